@@ -25,6 +25,5 @@ def require(module: str, extra: str, *, package: str | None = None) -> ModuleTyp
     except ImportError as exc:
         name = package or module.split(".")[0]
         raise MissingDependencyError(
-            f"{name} is not installed, and this needs it. "
-            f"Install it with: pip install 'mnistedge[{extra}]'"
+            f"{name} is not installed, and this needs it. Install it with: pip install 'mnistedge[{extra}]'"
         ) from exc

@@ -26,6 +26,9 @@ __all__ = [
     "sha256_file",
 ]
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
@@ -39,11 +42,13 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{suffix if suffix is not None else target.suffix}",
+        prefix=f".{target.name}.",
+        suffix=f".tmp{suffix if suffix is not None else target.suffix}",
         dir=target.parent,
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a finished file gets the usual mode
     try:
         yield tmp
         with open(tmp, "rb") as fh:

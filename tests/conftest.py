@@ -70,8 +70,11 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyDat
     model = build_tiny_keras_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(
-        tiny_data.x_train[..., None].astype("float32"), tiny_data.y_train,
-        epochs=3, batch_size=32, verbose=0,
+        tiny_data.x_train[..., None].astype("float32"),
+        tiny_data.y_train,
+        epochs=3,
+        batch_size=32,
+        verbose=0,
     )
     path = tmp_path_factory.mktemp("tiny_model") / "model.keras"
     model.save(path)
