@@ -1,0 +1,132 @@
+"""TFLite (LiteRT) export: float32, float16 weights, dynamic-range int8, full-integer int8."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistedge._deps import require
+from mnistedge._io import atomic_write_bytes
+from mnistedge.export._exporter import Exporter, Written
+from mnistedge.export._graph import write_saved_model
+from mnistedge.export.artifact import Quantization, TensorSpec
+from mnistedge.export.calibration import CalibrationSet
+from mnistedge.export.manifest import library_versions
+
+__all__ = ["EXPORTER", "IO_TYPES", "read_io", "write_tflite"]
+
+IO_TYPES = ("int8", "uint8", "float32")  # int8 artifact input/output type
+
+
+def _float32(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str) -> None:
+    """Nothing to set: the converter's default is the float32 graph."""
+
+
+def _fp16(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str) -> None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+
+
+def _dynamic(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str) -> None:
+    # Optimize.DEFAULT without a representative dataset is dynamic-range: int8 weights only.
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+
+def _int8(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str) -> None:
+    assert calibration is not None, "int8 needs a calibration set (checked before conversion)"
+    images = calibration.images
+
+    def representative_dataset() -> Any:
+        for i in range(images.shape[0]):
+            yield [images[i : i + 1]]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    # Only integer kernels: conversion fails rather than silently keeping a float op.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = getattr(tf, io_type)
+    converter.inference_output_type = getattr(tf, io_type)
+
+
+_CONFIGURE: dict[Quantization, Callable[[Any, Any, CalibrationSet | None, str], None]] = {
+    Quantization.NONE: _float32,
+    Quantization.FP16: _fp16,
+    Quantization.DYNAMIC: _dynamic,
+    Quantization.INT8: _int8,
+}
+
+
+def write_tflite(
+    model: Any,
+    path: Path,
+    quantization: Quantization,
+    calibration: CalibrationSet | None = None,
+    *,
+    io_type: str | None = None,
+) -> Written:
+    """Convert ``model`` to a ``.tflite`` flatbuffer at ``path`` (written atomically)."""
+    tf = require("tensorflow", "export")
+    with tempfile.TemporaryDirectory(prefix="mnistedge-savedmodel-") as saved_model_dir:
+        write_saved_model(model, Path(saved_model_dir))
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        _CONFIGURE[quantization](converter, tf, calibration, io_type or "int8")
+        flatbuffer = converter.convert()
+    atomic_write_bytes(path, flatbuffer)
+    inp, out = read_io(path)
+    converter_info = {"name": "tflite", "opset": None, "versions": library_versions("tensorflow", "keras")}
+    return Written(input=inp, output=out, converter=converter_info)
+
+
+def _spec(detail: Mapping[str, Any]) -> TensorSpec:
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    quantized = np.issubdtype(dtype, np.integer) and scale != 0.0
+    return TensorSpec(
+        name=str(detail["name"]),
+        shape=tuple(int(d) for d in detail["shape_signature"]),
+        dtype=dtype.name,
+        scale=float(scale) if quantized else None,
+        zero_point=int(zero_point) if quantized else None,
+    )
+
+
+def read_io(path: Path) -> tuple[TensorSpec, TensorSpec]:
+    """The input and output tensor specs of a ``.tflite`` file, as LiteRT reports them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    return _spec(interpreter.get_input_details()[0]), _spec(interpreter.get_output_details()[0])
+
+
+def _filename(quantization: Quantization, options: Mapping[str, Any]) -> str:
+    io_type = options.get("io_type") or "int8"
+    if quantization is Quantization.INT8 and io_type != "int8":
+        return f"model_int8_{io_type}io.tflite"
+    return "model.tflite" if quantization is Quantization.NONE else f"model_{quantization.value}.tflite"
+
+
+def _check_options(quantization: Quantization, options: Mapping[str, Any]) -> None:
+    io_type = options.get("io_type")
+    if io_type is None:
+        return
+    if io_type not in IO_TYPES:
+        raise ValueError(f"Unknown io_type {io_type!r}. Valid io types are: {', '.join(IO_TYPES)}.")
+    if quantization is not Quantization.INT8 and io_type != "float32":
+        raise ValueError(
+            f"io_type {io_type!r} applies only to --quantize int8; {quantization.value} TFLite "
+            "models take and return float32. Drop --io-type or use --quantize int8."
+        )
+
+
+EXPORTER = Exporter(
+    format="tflite",
+    quantizations=tuple(_CONFIGURE),
+    write=write_tflite,
+    filename=_filename,
+    options={"io_type": None},  # None: int8 for int8 models (float32 for the others)
+    check_options=_check_options,
+)

@@ -1,0 +1,188 @@
+"""Every format x quantization on the tiny model, each compared with the Keras model it came from."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnistedge._io import sha256_file
+from mnistedge.export import (
+    EXPORTERS,
+    FidelityError,
+    Quantization,
+    Status,
+    Thresholds,
+    export_all,
+    export_artifact,
+    read_manifest,
+)
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("tf2onnx")
+
+CASES = [(fmt, q) for fmt, exporter in EXPORTERS.items() for q in exporter.quantizations]
+# The tiny fixture model is barely trained (near-uniform probabilities), so quantization flips
+# more of its close calls than it would on a real model; float formats keep the real bar.
+TINY_THRESHOLDS = {
+    Quantization.NONE: Thresholds(min_agreement=1.0, max_abs_prob_diff=1e-5),
+    Quantization.FP16: Thresholds(min_agreement=0.98, max_abs_prob_diff=1e-3),
+    Quantization.DYNAMIC: Thresholds(min_agreement=0.9, max_accuracy_drop_pp=5.0),
+    Quantization.INT8: Thresholds(min_agreement=0.85, max_accuracy_drop_pp=6.0),
+}
+
+
+@pytest.fixture(scope="module")
+def keras_probabilities(tiny_model_path: Path, tiny_data) -> np.ndarray:
+    import keras
+
+    model = keras.models.load_model(tiny_model_path)
+    return model.predict(tiny_data.x_test[..., None].astype(np.float32), verbose=0)
+
+
+def _engine_probabilities(path: Path, images: np.ndarray) -> np.ndarray:
+    if path.is_dir():  # SavedModel: TensorFlow's own loader
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(path))  # keep a reference: it owns the variables
+        return loaded.serve(images[..., None].astype(np.float32))["probabilities"].numpy()
+    from mnistedge.runtime import load
+
+    return load(path).predict_proba(images)
+
+
+@pytest.mark.parametrize(("fmt", "quantization"), CASES, ids=[f"{f}-{q.value}" for f, q in CASES])
+def test_artifact_matches_keras_and_manifest(
+    fmt: str,
+    quantization: Quantization,
+    tiny_model_path: Path,
+    tiny_data,
+    keras_probabilities,
+    tmp_path: Path,
+) -> None:
+    artifact = export_artifact(
+        tiny_model_path, fmt, quantize=quantization, out_dir=tmp_path, data=tiny_data,
+        calibration_samples=200, thresholds=TINY_THRESHOLDS[quantization],
+    )  # fmt: skip
+    assert artifact.status is Status.OK and artifact.path.exists()
+    assert artifact.path.name == EXPORTERS[fmt].filename(quantization, {})
+
+    # The fidelity figures agree with an independent run of the artifact against Keras.
+    probabilities = _engine_probabilities(artifact.path, tiny_data.x_test)
+    agreement = np.mean(probabilities.argmax(1) == keras_probabilities.argmax(1))
+    assert artifact.fidelity.agreement == pytest.approx(agreement)
+    assert artifact.fidelity.n == len(tiny_data.y_test)
+    assert artifact.fidelity.reference_accuracy == pytest.approx(
+        np.mean(keras_probabilities.argmax(1) == tiny_data.y_test)
+    )
+    if quantization is Quantization.NONE:
+        np.testing.assert_allclose(probabilities, keras_probabilities, atol=1e-5)
+    else:
+        assert agreement >= TINY_THRESHOLDS[quantization].min_agreement
+
+    entry = read_manifest(tmp_path)["artifacts"][artifact.file]
+    assert entry == json.loads(json.dumps(artifact.to_dict()))
+    assert entry["format"] == fmt and entry["quantization"] == quantization.value
+    assert entry["source_model"]["sha256"] == sha256_file(tiny_model_path)
+    assert entry["preprocessing"]["normalization"] == "in_graph"
+    assert entry["size_bytes"] > 0 and len(entry["sha256"]) == 64
+    if artifact.path.is_file():
+        assert entry["sha256"] == sha256_file(artifact.path)
+        assert entry["size_bytes"] == artifact.path.stat().st_size
+    assert (entry["calibration"] is not None) == (quantization is Quantization.INT8)
+    assert entry["converter"]["versions"]["tensorflow"] != "not installed"
+    assert entry["input"]["shape"] == [-1, 28, 28, 1] and entry["output"]["shape"] == [-1, 10]
+
+
+def _int8_data(tiny_data):
+    """tiny_data with some pure-black and pure-white pixels, as real MNIST has."""
+    x_train = tiny_data.x_train.copy()
+    x_train[:, 0, 0], x_train[:, 27, 27] = 0, 255
+    return dataclasses.replace(tiny_data, x_train=x_train)
+
+
+@pytest.mark.parametrize("io_type", ["int8", "uint8", "float32"])
+def test_int8_tflite_is_integer_between_input_and_output(
+    io_type: str, tiny_model_path: Path, tiny_data, tmp_path: Path
+) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    artifact = export_artifact(
+        tiny_model_path, "tflite", quantize="int8", io_type=io_type, out_dir=tmp_path,
+        data=_int8_data(tiny_data), calibration_samples=100, verify=False,
+    )  # fmt: skip
+    assert artifact.status is Status.UNVERIFIED and artifact.fidelity is None
+    interpreter = Interpreter(model_path=str(artifact.path))
+    io_indices = {d["index"] for d in (*interpreter.get_input_details(), *interpreter.get_output_details())}
+    inner = [t for t in interpreter.get_tensor_details() if t["index"] not in io_indices]
+    floats = [(t["name"], t["dtype"]) for t in inner if not np.issubdtype(t["dtype"], np.integer)]
+    assert inner and not floats
+    # Calibrated on 0..255 pixels: int8 pixel = p - 128 exactly (scale 1); uint8 pixel = p.
+    expected_input = {
+        "int8": ("int8", 1.0, -128),
+        "uint8": ("uint8", 1.0, 0),
+        "float32": ("float32", None, None),
+    }
+    spec = artifact.input
+    assert (spec.dtype, spec.scale, spec.zero_point) == expected_input[io_type]
+    assert artifact.output.dtype == io_type
+
+
+def test_int8_tflite_is_under_a_third_of_float(tiny_data, tmp_path: Path) -> None:
+    """On a model the size of the default convnet (weights dominate the file)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1), name="pixels"), keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(), keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    model.save(tmp_path / "model.keras")
+    common = {"out_dir": tmp_path / "export", "verify": False, "calibration_samples": 50}
+    fp32 = export_artifact(tmp_path / "model.keras", "tflite", data=tiny_data, **common)
+    int8 = export_artifact(tmp_path / "model.keras", "tflite", quantize="int8", data=tiny_data, **common)
+    assert model.count_params() > 30_000
+    assert int8.size_bytes <= 0.30 * fp32.size_bytes, (int8.size_bytes, fp32.size_bytes)
+
+
+def test_export_all_writes_six_and_merges_the_manifest(
+    tiny_model_path: Path, tiny_data, tmp_path: Path
+) -> None:
+    export_artifact(tiny_model_path, "saved_model", out_dir=tmp_path, data=tiny_data)
+    artifacts = export_all(
+        tiny_model_path, out_dir=tmp_path, data=tiny_data, calibration_samples=100,
+        calibration_method="entropy", thresholds={q.value: t for q, t in TINY_THRESHOLDS.items()},
+    )  # fmt: skip
+    files = [a.file for a in artifacts]
+    assert files == [
+        "model.tflite", "model_fp16.tflite", "model_dynamic.tflite", "model_int8.tflite",
+        "model.onnx", "model_int8.onnx",
+    ]  # fmt: skip
+    manifest = read_manifest(tmp_path)
+    assert manifest["schema_version"] == 1
+    assert set(manifest["artifacts"]) == {*files, "saved_model"}  # the earlier entry is kept
+    assert all(manifest["artifacts"][f]["status"] == "ok" for f in files)
+    int8 = ("model_int8.tflite", "model_int8.onnx")
+    methods = {f: manifest["artifacts"][f]["calibration"]["method"] for f in int8}
+    assert methods == {"model_int8.tflite": "minmax", "model_int8.onnx": "entropy"}
+    assert manifest["artifacts"]["model.onnx"]["converter"]["opset"] == 17
+
+
+def test_fidelity_miss_keeps_the_file_marked_failed(tiny_model_path: Path, tiny_data, tmp_path: Path) -> None:
+    impossible = Thresholds(min_agreement=1.0, max_abs_prob_diff=0.0)
+    with pytest.raises(FidelityError, match=r"model_int8.tflite: .*max\|Δp\|") as caught:
+        export_artifact(
+            tiny_model_path, "tflite", quantize="int8", out_dir=tmp_path, data=tiny_data,
+            calibration_samples=100, thresholds=impossible,
+        )  # fmt: skip
+    fidelity = caught.value.fidelity
+    assert not fidelity.passed and fidelity.max_abs_prob_diff > 0
+    entry = read_manifest(tmp_path)["artifacts"]["model_int8.tflite"]
+    assert entry["status"] == "failed" and entry["fidelity"]["failures"] == list(fidelity.failures)
+    assert (tmp_path / "model_int8.tflite").is_file()
