@@ -1,0 +1,14 @@
+"""TensorFlow-free inference over LiteRT and ONNX Runtime.
+
+from mnistedge.runtime import load
+clf = load("artifacts/export/model_int8.tflite")   # or .onnx
+clf.predict(images)        # int64 labels (N,)
+clf.predict_proba(images)  # float32 probabilities (N, 10)
+clf.info                   # RuntimeInfo: format, quantization, engine, provider used, ...
+"""
+
+from mnistedge.runtime._classifier import Classifier, load
+from mnistedge.runtime._providers import available_providers
+from mnistedge.runtime._spec import RuntimeInfo, TensorSpec
+
+__all__ = ["Classifier", "RuntimeInfo", "TensorSpec", "available_providers", "load"]

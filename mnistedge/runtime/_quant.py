@@ -1,0 +1,110 @@
+"""Map validated images to an engine's input tensor, and its output back to probabilities.
+
+Built once per model from the tensors' own dtype/scale/zero-point, so the per-call
+work is one numpy op: uint8 images go through a 256-entry lookup table computed
+with the same float path, so both paths give bit-identical engine inputs.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+
+import numpy as np
+
+from mnistedge.contract import PIXEL_RANGE
+from mnistedge.runtime._spec import TensorSpec
+
+__all__ = ["InputCodec", "OutputCodec"]
+
+_INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+_FLOAT_DTYPES = frozenset({"float32", "float16", "float64"})
+
+
+def _check_supported(spec: TensorSpec, role: str) -> None:
+    if spec.dtype in _FLOAT_DTYPES:
+        return
+    if spec.dtype not in _INT_RANGES:
+        raise ValueError(
+            f"model {role} {spec.name!r} has dtype {spec.dtype}; supported: float32, float16, "
+            f"float64, or int8/uint8/int16 with a scale and zero-point"
+        )
+    if spec.scale is None or spec.zero_point is None or not spec.scale > 0:
+        raise ValueError(
+            f"model {role} {spec.name!r} is {spec.dtype} but has no usable quantization "
+            f"(scale={spec.scale}, zero_point={spec.zero_point}); re-export it with "
+            f"quantization parameters, or record them in manifest.json"
+        )
+
+
+def _flip_sign_bit(batch: np.ndarray) -> np.ndarray:
+    return np.bitwise_xor(batch, _SIGN_BIT).view(np.int8)
+
+
+_SIGN_BIT = np.uint8(0x80)
+
+
+class InputCodec:
+    """Turns (N, 28, 28, 1) uint8 pixels or float32 [0, 1] images into the engine's input.
+
+    ``from_uint8(batch)`` is picked at load: a cast, a sign-bit flip or a table lookup,
+    each equal to ``prepare(batch.astype(float32))`` (tests check all 256 values).
+    """
+
+    def __init__(self, spec: TensorSpec, pixel_range: tuple[float, float] = PIXEL_RANGE) -> None:
+        _check_supported(spec, "input")
+        self.spec = spec
+        self.dtype = np.dtype(spec.dtype)
+        lo, hi = float(pixel_range[0]), float(pixel_range[1])
+        # The contract's raw pixels are [0, 255]; a model declaring another range gets an affine map.
+        self._affine = None if (lo, hi) == PIXEL_RANGE else (lo, (hi - lo) / 255.0)
+        self._lut = self.prepare(np.arange(256, dtype=np.float32))
+        # float32 models on the contract range: astype is exact and faster than a table lookup.
+        self._plain_float = self.dtype == np.float32 and self._affine is None
+        self.from_uint8: Callable[[np.ndarray], np.ndarray] = self._pick_uint8_path()
+
+    def _pick_uint8_path(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The cheapest exact uint8 -> engine-input op for this tensor (chosen once, at load)."""
+        if self._plain_float:
+            return operator.methodcaller("astype", np.float32)
+        identity_int8 = self.dtype == np.int8 and self._affine is None
+        if identity_int8 and self.spec.scale == 1.0 and self.spec.zero_point == -128:
+            return _flip_sign_bit  # p - 128 == p ^ 0x80 read as int8, the MNIST calibration
+        return self._lut.take
+
+    def prepare(self, raw_pixels: np.ndarray) -> np.ndarray:
+        """Raw pixels, float32 in [0, 255], to the engine's input tensor (quantized if int)."""
+        values = np.asarray(raw_pixels, dtype=np.float32)
+        if self._affine is not None:
+            offset, gain = self._affine
+            values = values * np.float32(gain) + np.float32(offset)
+        if self.spec.scale is None:
+            return values.astype(self.dtype, copy=False)
+        qmin, qmax = _INT_RANGES[self.spec.dtype]
+        q = np.rint(values / np.float32(self.spec.scale)) + np.float32(self.spec.zero_point)
+        return np.clip(q, qmin, qmax).astype(self.dtype)
+
+    def from_unit_float(self, batch: np.ndarray) -> np.ndarray:
+        """float32 images in [0, 1] (N, 28, 28, 1) to the engine's input tensor."""
+        raw = batch * np.float32(255.0)
+        return raw if self._plain_float else self.prepare(raw)
+
+
+class OutputCodec:
+    """Turns the engine's output tensor into float32 probabilities (N, 10)."""
+
+    def __init__(self, spec: TensorSpec) -> None:
+        _check_supported(spec, "output")
+        self.spec = spec
+        self._lut: np.ndarray | None = None
+        if spec.scale is not None and spec.dtype in ("int8", "uint8"):
+            codes = np.arange(256, dtype=np.uint8).view(spec.dtype).astype(np.float32)
+            self._lut = (np.float32(spec.scale) * (codes - np.float32(spec.zero_point))).astype(np.float32)
+
+    def to_proba(self, raw: np.ndarray) -> np.ndarray:
+        """Dequantize (from the tensor's own scale/zero-point) or cast to float32."""
+        if self._lut is not None:
+            return self._lut.take(raw.view(np.uint8))
+        if self.spec.scale is not None:
+            return np.float32(self.spec.scale) * (raw.astype(np.float32) - self.spec.zero_point)
+        return raw if raw.dtype == np.float32 else raw.astype(np.float32)

@@ -1,0 +1,93 @@
+"""What a model file is: format, I/O, quantization, ops, size, sha256, manifest match."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mnistedge.runtime._integrity import MANIFEST_NAME, manifest_entry, read_model
+from mnistedge.runtime._spec import TensorSpec
+
+__all__ = ["ModelReport", "inspect_model"]
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """Everything ``mnistedge inspect`` prints."""
+
+    path: str
+    format: str
+    size_bytes: int
+    sha256: str
+    manifest: str  # "verified" | "mismatch" | "not listed" | "no manifest"
+    manifest_sha256: str | None  # what the manifest expects, when it lists the file
+    quantization: str
+    engine: str
+    provider: str
+    input: TensorSpec
+    output: TensorSpec
+    op_counts: dict[str, int] | None  # None when they cannot be read (see op_counts_note)
+    op_counts_note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["input"], out["output"] = self.input.to_dict(), self.output.to_dict()
+        return out
+
+
+def _manifest_status(path: Path, sha256: str) -> tuple[str, str | None]:
+    if not (path.parent / MANIFEST_NAME).is_file():
+        return "no manifest", None
+    entry = manifest_entry(path, strict_json=False)
+    if entry is None:
+        return "not listed", None
+    expected = entry.get("sha256")
+    return ("verified" if expected == sha256 else "mismatch"), expected
+
+
+def _onnx_op_counts(data: bytes) -> tuple[dict[str, int] | None, str | None]:
+    try:
+        onnx = importlib.import_module("onnx")
+    except ImportError:
+        return None, "unavailable: the onnx package is not installed (pip install onnx)"
+    graph = onnx.load_from_string(data).graph
+    return dict(sorted(Counter(node.op_type for node in graph.node).items())), None
+
+
+def inspect_model(path: str | Path, *, provider: str = "auto") -> ModelReport:
+    """Describe a ``.tflite``/``.onnx`` model; a manifest mismatch is reported, not raised.
+
+    Raises:
+        FileNotFoundError, IsADirectoryError, OSError, ValueError: as ``load()`` for a file
+            that is not a loadable model.
+    """
+    from mnistedge.runtime._classifier import load
+
+    path = Path(path)
+    model = read_model(path, verify=False)
+    status, expected = _manifest_status(path, model.sha256)
+    clf = load(path, provider=provider, verify=False)
+    if model.format == "tflite":
+        counts: dict[str, int] | None = dict(sorted(Counter(clf.backend.op_names).items()))
+        note = None
+    else:
+        counts, note = _onnx_op_counts(model.data)
+    info = clf.info
+    return ModelReport(
+        path=str(path),
+        format=model.format,
+        size_bytes=len(model.data),
+        sha256=model.sha256,
+        manifest=status,
+        manifest_sha256=expected,
+        quantization=info.quantization,
+        engine=info.engine,
+        provider=info.provider,
+        input=info.input,
+        output=info.output,
+        op_counts=counts,
+        op_counts_note=note,
+    )

@@ -1,0 +1,127 @@
+"""Fixtures and helpers shared by the runtime tests.
+
+``artifacts``: the six edge artifacts of the tiny model (+ manifest.json), written once
+per session by ``mnistedge.export.export_all``. ``linear_onnx``: an ONNX softmax
+classifier built with ``onnx.helper`` (no TensorFlow) whose exact probabilities numpy
+computes. Import the fixtures into a test module to use them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+# The fixtures: test modules take them with ``from runtime_fixtures import *``.
+__all__ = ["artifacts", "keras_proba", "linear_onnx"]
+
+EDGE_FILES = (
+    "model.tflite",
+    "model_fp16.tflite",
+    "model_dynamic.tflite",
+    "model_int8.tflite",
+    "model.onnx",
+    "model_int8.onnx",
+)
+_CACHE: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path, tiny_data) -> dict:
+    """file name -> path of each edge artifact of the tiny model, manifest.json beside them."""
+    if "artifacts" not in _CACHE:
+        export = pytest.importorskip("mnistedge.export")
+        out = tmp_path_factory.mktemp("runtime_artifacts")
+        written = export.export_all(tiny_model_path, out_dir=out, data=tiny_data, verify=False)
+        _CACHE["artifacts"] = {a.file: a.path for a in written}
+        assert set(_CACHE["artifacts"]) == set(EDGE_FILES)
+    return _CACHE["artifacts"]
+
+
+@pytest.fixture(scope="session")
+def keras_proba(tiny_model_path: Path, tiny_data) -> np.ndarray:
+    """The tiny Keras model's probabilities on tiny_data.x_test (the reference)."""
+    if "keras_proba" not in _CACHE:
+        keras = pytest.importorskip("keras")
+        model = keras.models.load_model(tiny_model_path)
+        _CACHE["keras_proba"] = np.asarray(model(tiny_data.x_test[..., None].astype(np.float32)))
+    return _CACHE["keras_proba"]
+
+
+def linear_weights(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 0.05, (784, 10)).astype(np.float32), rng.normal(0, 0.1, 10).astype(np.float32)
+
+
+def linear_reference(images_uint8: np.ndarray, seed: int = 0) -> np.ndarray:
+    """What the linear ONNX model computes, in numpy (float64 then float32)."""
+    w, b = linear_weights(seed)
+    x = images_uint8.reshape(-1, 784).astype(np.float64) / 255.0
+    logits = x @ w.astype(np.float64) + b
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def write_linear_onnx(path: Path, seed: int = 0, opset: int = 17) -> Path:
+    """pixels (N,28,28,1) -> Reshape -> x/255 -> MatMul -> Add -> Softmax, via onnx.helper."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w, b = linear_weights(seed)
+    nodes = [
+        helper.make_node("Reshape", ["pixels", "flat_shape"], ["flat"]),
+        helper.make_node("Mul", ["flat", "rescale"], ["scaled"]),
+        helper.make_node("MatMul", ["scaled", "W"], ["logits0"]),
+        helper.make_node("Add", ["logits0", "B"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([-1, 784], np.int64), "flat_shape"),
+        numpy_helper.from_array(np.array([1 / 255], np.float32), "rescale"),
+        numpy_helper.from_array(w, "W"),
+        numpy_helper.from_array(b, "B"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 28, 28, 1])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.fixture(scope="session")
+def linear_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_linear_onnx(tmp_path_factory.mktemp("linear") / "linear.onnx")
+
+
+def raw_engine_proba(path: Path, images_uint8: np.ndarray) -> np.ndarray:
+    """Probabilities straight from the engine, quantizing/dequantizing by hand (no runtime)."""
+    x = images_uint8.reshape(-1, 28, 28, 1).astype(np.float32)
+    if path.suffix == ".onnx":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    interp.resize_tensor_input(inp["index"], list(x.shape))
+    interp.allocate_tensors()
+    scale, zero = inp["quantization"]
+    if scale:
+        info = np.iinfo(inp["dtype"])
+        x = np.clip(np.rint(x / scale) + zero, info.min, info.max).astype(inp["dtype"])
+    interp.set_tensor(inp["index"], x)
+    interp.invoke()
+    y = interp.get_tensor(out["index"])
+    scale, zero = out["quantization"]
+    return (scale * (y.astype(np.float32) - zero)) if scale else y.astype(np.float32)

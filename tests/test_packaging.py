@@ -1,0 +1,77 @@
+"""The base install is the runtime: no TensorFlow, and clear messages for missing extras."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mnistedge._deps import MissingDependencyError, require
+
+ROOT = Path(__file__).resolve().parents[1]
+# Makes `import tensorflow` (and keras, tf2onnx) fail in a child, as on a runtime-only install.
+BLOCK_TF = (
+    "import sys\n"
+    "for name in ('tensorflow', 'keras', 'tf2onnx', 'tf_keras'):\n"
+    "    sys.modules[name] = None\n"
+)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_TF + code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+
+
+def test_base_dependencies_have_no_tensorflow():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = " ".join(project["dependencies"]).lower()
+    assert "tensorflow" not in base and "keras" not in base and "tf2onnx" not in base
+    extras = project["optional-dependencies"]
+    for extra in ("train", "export", "bench", "gpu", "test", "all"):
+        assert extra in extras
+    assert any(dep.startswith("tensorflow") for dep in extras["export"])
+
+
+def test_light_modules_import_without_tensorflow():
+    code = (
+        "import mnistedge, mnistedge.data, mnistedge.contract, mnistedge.cli\n"
+        "import mnistedge.runtime\n"
+        "print('tensorflow' in sys.modules and sys.modules['tensorflow'] is not None)\n"
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+
+
+def test_cli_help_works_without_tensorflow():
+    proc = run_python("from mnistedge.cli import app\napp(['--help'])")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("data", "train", "export", "bench", "predict", "inspect", "run"):
+        assert command in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra"),
+    [(["train", "--epochs", "1"], "train"), (["export", "--format", "tflite"], "export")],
+)
+def test_commands_needing_an_extra_exit_1_with_the_pip_command(tmp_path, argv, extra):
+    code = (
+        "from typer.testing import CliRunner\n"
+        "from mnistedge.cli import app\n"
+        f"r = CliRunner().invoke(app, {argv!r} + ['--out', {str(tmp_path)!r}])\n"
+        "print(r.exit_code)\nprint(r.output)\n"
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    exit_code, _, output = proc.stdout.partition("\n")
+    assert exit_code == "1", output
+    assert f"pip install 'mnistedge[{extra}]'" in output
+
+
+def test_require_names_the_extra():
+    with pytest.raises(MissingDependencyError, match=r"pip install 'mnistedge\[bench\]'"):
+        require("surely_not_a_module_xyz", "bench")
