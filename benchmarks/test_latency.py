@@ -1,0 +1,79 @@
+"""Latency of every edge artifact through mnistedge.runtime, and the runtime's overhead.
+
+pytest benchmarks --benchmark-json=out.json       # JSON report
+pytest benchmarks --benchmark-autosave            # save under .benchmarks/
+pytest benchmarks --benchmark-compare             # compare with the last saved run
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bench_support import accuracy_of, get_classifier
+
+from mnistedge.bench.raw import raw_call
+from mnistedge.export.registry import EDGE_ARTIFACTS
+
+BATCH_SIZES = (1, 64)
+FORMATS = [pytest.param(fmt, str(q), id=f"{fmt}-{q}") for fmt, q in EDGE_ARTIFACTS]
+
+
+def _artifact(artifacts, fmt: str, quantization: str):
+    path = artifacts.file_for(fmt, quantization)
+    if path is None or not path.is_file():
+        pytest.skip(f"no {fmt}/{quantization} artifact in {artifacts.export_dir}")
+    return path
+
+
+def _batch(images: np.ndarray, n: int) -> np.ndarray:
+    return images[:n] if len(images) >= n else np.resize(images, (n, 28, 28))
+
+
+@pytest.mark.parametrize("batch_size", BATCH_SIZES)
+@pytest.mark.parametrize(("fmt", "quantization"), FORMATS)
+def test_predict_latency(benchmark, artifacts, classifiers, fmt, quantization, batch_size) -> None:
+    path = _artifact(artifacts, fmt, quantization)
+    clf = get_classifier(classifiers, path)
+    batch = _batch(artifacts.images, batch_size)
+    benchmark.group = f"predict batch {batch_size}"
+    benchmark.extra_info.update(
+        {
+            "artifact": path.name,
+            "format": clf.info.format,
+            "quantization": quantization,
+            "engine": clf.info.engine,
+            "provider": clf.info.provider,
+            "threads": 1,
+            "batch_size": batch_size,
+            "accuracy": accuracy_of(artifacts, path, clf),
+        }
+    )
+    labels = benchmark(clf.predict, batch)
+    assert labels.shape == (batch_size,) and labels.dtype == np.int64
+
+
+OVERHEAD_PAIRS = [pytest.param("tflite", id="litert"), pytest.param("onnx", id="onnxruntime")]
+
+
+@pytest.mark.parametrize("call", ["runtime-predict", "raw-engine"])
+@pytest.mark.parametrize("fmt", OVERHEAD_PAIRS)
+def test_runtime_overhead(benchmark, artifacts, classifiers, fmt, call) -> None:
+    """The wrapper vs the bare engine call at batch 1 (same group: compare the two means)."""
+    path = _artifact(artifacts, fmt, "none")
+    clf = get_classifier(classifiers, path)
+    one = artifacts.images[:1]
+    benchmark.group = f"overhead {clf.info.engine} batch 1"
+    benchmark.extra_info.update(
+        {
+            "artifact": path.name,
+            "format": clf.info.format,
+            "quantization": "none",
+            "engine": clf.info.engine,
+            "call": call,
+            "batch_size": 1,
+            "accuracy": accuracy_of(artifacts, path, clf),
+        }
+    )
+    fn = (lambda: clf.predict(one)) if call == "runtime-predict" else raw_call(clf, one)
+    result = benchmark(fn)
+    assert result is not None

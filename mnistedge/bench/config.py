@@ -1,0 +1,132 @@
+"""Benchmark settings and the artifacts a run measures."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ArtifactEntry", "BenchConfig", "discover_artifacts", "usable_cores"]
+
+SUFFIX_FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (affinity and container limits included)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure and how hard."""
+
+    batch_sizes: tuple[int, ...] = (1, 64)  # throughput is reported at the largest
+    threads: tuple[int, ...] | None = None  # intra-op threads; None: 1 and all usable cores
+    providers: tuple[str, ...] = ("auto",)  # passed to mnistedge.runtime.load
+    warmup: int = 50  # untimed calls before each latency loop
+    runs: int = 500  # timed calls per latency loop
+    reference_runs: int = 100  # timed Keras model(x) calls (a reference, not the product)
+    predict_warmup: int = 3  # Keras model.predict is ~60 ms a call, so it gets fewer calls
+    predict_runs: int = 20
+    keras_reference: bool = True  # measure the Keras model too (needs TensorFlow)
+    timeout_s: float = 600.0  # per child process
+    only: tuple[str, ...] | None = None  # artifact file names to keep (None: all)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "batch_sizes": (self.batch_sizes, 1),
+            "threads": (self.threads or (1,), 1),
+            "runs": ((self.runs, self.reference_runs, self.predict_runs), 1),
+            "warmup": ((self.warmup, self.predict_warmup), 0),
+        }
+        for name, (values, low) in checks.items():
+            if not values or any(int(v) != v or v < low for v in values):
+                raise ValueError(f"{name} must be integers >= {low}, got {values!r}.")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0 seconds, got {self.timeout_s}.")
+
+    def resolved_threads(self) -> tuple[int, ...]:
+        """The thread counts to run, without duplicates, in ascending order."""
+        return tuple(sorted(set(self.threads or (1, usable_cores()))))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["threads"] = list(self.resolved_threads())
+        return data
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """An artifact to measure, as the export manifest (or its suffix) describes it."""
+
+    file: str
+    path: Path
+    format: str
+    quantization: str | None  # None without a manifest: the runtime's guess is used
+    size_bytes: int
+    manifest_status: str | None  # "ok" | "failed" | "unverified"; None without a manifest
+
+
+def _from_manifest(export_dir: Path, manifest: Path) -> list[ArtifactEntry]:
+    try:
+        artifacts = json.loads(manifest.read_text(encoding="utf-8"))["artifacts"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{manifest} is not an export manifest ({exc!r}). Re-run `mnistedge export --format all`."
+        ) from exc
+    entries = []
+    for name, meta in artifacts.items():
+        path = export_dir / meta.get("file", name)
+        if path.suffix.lower() not in SUFFIX_FORMATS or not path.is_file():
+            continue  # e.g. a SavedModel directory, or a file deleted since export
+        entries.append(
+            ArtifactEntry(
+                file=path.name,
+                path=path,
+                format=meta.get("format") or SUFFIX_FORMATS[path.suffix],
+                quantization=meta.get("quantization") or "none",
+                size_bytes=path.stat().st_size,
+                manifest_status=meta.get("status"),
+            )
+        )
+    return entries
+
+
+def discover_artifacts(export_dir: str | Path, only: tuple[str, ...] | None = None) -> list[ArtifactEntry]:
+    """The .tflite/.onnx artifacts in ``export_dir`` (manifest entries, else by suffix).
+
+    Raises:
+        FileNotFoundError: ``export_dir`` does not exist.
+        ValueError: nothing to measure there, or ``only`` names files that are not there.
+    """
+    export_dir = Path(export_dir)
+    if not export_dir.is_dir():
+        raise FileNotFoundError(
+            f"no export directory at {export_dir}: run `mnistedge export --format all` first, "
+            "or pass --export-dir."
+        )
+    manifest = export_dir / "manifest.json"
+    if manifest.is_file():
+        entries = _from_manifest(export_dir, manifest)
+    else:
+        entries = [
+            ArtifactEntry(p.name, p, SUFFIX_FORMATS[p.suffix.lower()], None, p.stat().st_size, None)
+            for p in sorted(export_dir.iterdir())
+            if p.suffix.lower() in SUFFIX_FORMATS and p.is_file()
+        ]
+    if only:
+        unknown = sorted(set(only) - {e.file for e in entries})
+        if unknown:
+            raise ValueError(
+                f"--only names {unknown}, not in {export_dir}; available: {[e.file for e in entries]}."
+            )
+        entries = [e for e in entries if e.file in only]
+    if not entries:
+        raise ValueError(
+            f"no .tflite or .onnx artifacts in {export_dir}: run `mnistedge export --format all`."
+        )
+    return entries

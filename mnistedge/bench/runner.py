@@ -1,0 +1,210 @@
+"""Run a benchmark: one child process per model × provider × threads, then build the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistedge._io import atomic_path, atomic_write_json
+from mnistedge.bench.config import ArtifactEntry, BenchConfig, discover_artifacts
+from mnistedge.bench.env import capture_env
+from mnistedge.bench.measure import MeasureSpec
+from mnistedge.bench.report import Report
+from mnistedge.bench.rows import artifact_rows, failed_row, keras_rows
+from mnistedge.bench.summary import summarize
+
+__all__ = ["ChildFailedError", "Progress", "run_bench", "run_child"]
+
+# (jobs done, jobs total, what runs next) -> None; the CLI drives a progress bar with it.
+Progress = Callable[[int, int, str], None]
+
+
+class ChildFailedError(RuntimeError):
+    """A measurement child process exited non-zero, timed out, or wrote no result."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    spec: MeasureSpec
+    entry: ArtifactEntry | None  # None for the Keras reference
+    label: str
+
+
+def run_child(spec: MeasureSpec, *, timeout_s: float, workdir: Path) -> tuple[dict, np.ndarray | None]:
+    """Measure ``spec`` in a fresh Python process; return (result, predicted labels or None).
+
+    Raises:
+        ChildFailedError: with the exit code and the tail of the child's stderr.
+    """
+    spec_path = atomic_write_json(workdir / f"{Path(spec.result_path).stem}.spec.json", spec.to_dict())
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    command = [sys.executable, "-m", "mnistedge.bench.measure", str(spec_path)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired as exc:
+        raise ChildFailedError(
+            f"measuring {spec.model_path} timed out after {timeout_s:.0f} s; "
+            "lower --runs or raise the timeout."
+        ) from exc
+    result_path = Path(spec.result_path)
+    if proc.returncode != 0 or not result_path.is_file():
+        lines = proc.stderr.strip().splitlines()
+        how = (
+            f"crashed (signal {-proc.returncode})"
+            if proc.returncode < 0
+            else f"failed (exit code {proc.returncode})"
+        )
+        raise ChildFailedError(f"measuring {spec.model_path} {how}: {lines[-1] if lines else 'no output'}")
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    predictions = Path(spec.predictions_path)
+    return result, np.load(predictions, allow_pickle=False) if predictions.is_file() else None
+
+
+def _plan(
+    entries: list[ArtifactEntry],
+    model_path: Path | None,
+    config: BenchConfig,
+    workdir: Path,
+    images_path: Path,
+) -> list[_Job]:
+    common = {
+        "images_path": str(images_path),
+        "batch_sizes": tuple(config.batch_sizes),
+        "warmup": config.warmup,
+        "runs": config.runs,
+        "reference_runs": config.reference_runs,
+        "predict_warmup": config.predict_warmup,
+        "predict_runs": config.predict_runs,
+    }
+
+    def spec(kind: str, path: Path, stem: str, **extra: Any) -> MeasureSpec:
+        return MeasureSpec(
+            kind=kind,
+            model_path=str(path),
+            result_path=str(workdir / f"{stem}.json"),
+            predictions_path=str(workdir / f"{stem}.npy"),
+            **common,
+            **extra,
+        )
+
+    jobs = []
+    threads = config.resolved_threads()
+    if model_path is not None:
+        # Keras picks its own thread pools; give it all the cores the artifacts get at most.
+        jobs.append(_Job(spec("keras", model_path, "keras", threads=max(threads)), None, "Keras"))
+    for i, entry in enumerate(entries):
+        for provider in config.providers:
+            for n in threads:
+                stem = f"job{i}_{provider}_{n}"
+                jobs.append(
+                    _Job(
+                        spec("runtime", entry.path, stem, provider=provider, threads=n),
+                        entry,
+                        f"{entry.file} · {provider} · {n} thread{'s' if n > 1 else ''}",
+                    )
+                )
+    return jobs
+
+
+def _keras_model(model_path: str | Path | None, config: BenchConfig) -> Path | None:
+    if not config.keras_reference or model_path is None:
+        return None
+    path = Path(model_path)
+    if not path.is_file() or importlib.util.find_spec("tensorflow") is None:
+        return None
+    return path
+
+
+def run_bench(
+    export_dir: str | Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    model_path: str | Path | None = None,
+    config: BenchConfig | None = None,
+    progress: Progress | None = None,
+    data_source: str | None = None,
+) -> Report:
+    """Measure every artifact in ``export_dir`` (and the Keras model) on the test images.
+
+    Args:
+        export_dir: directory with the artifacts and (ideally) ``manifest.json``.
+        images: uint8 test images (N, 28, 28); labels: their digits (N,).
+        model_path: the Keras ``model.keras`` the artifacts came from; measured as the
+            reference when TensorFlow is installed (None, missing file or no TensorFlow:
+            no reference, so no deltas or speed-ups).
+        config: what to measure; defaults to :class:`BenchConfig`.
+        progress: called before each child process starts, and once at the end.
+        data_source: where the test set came from, recorded in the report.
+
+    Raises:
+        FileNotFoundError / ValueError: no artifacts, or malformed test data.
+    """
+    config = config or BenchConfig()
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ValueError(f"test images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}.")
+    if len(labels) != len(images) or len(images) == 0:
+        raise ValueError(f"need as many labels as images (>0): {len(labels)} vs {len(images)}.")
+    entries = discover_artifacts(export_dir, config.only)
+    keras_path = _keras_model(model_path, config)
+    started = time.perf_counter()
+    env = capture_env()
+    with tempfile.TemporaryDirectory(prefix="mnistedge-bench-") as tmp:
+        workdir = Path(tmp)
+        images_path = workdir / "images.npy"
+        with atomic_path(images_path) as part, open(part, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(images))
+        jobs = _plan(entries, keras_path, config, workdir, images_path)
+        reference: tuple[dict, np.ndarray] | None = None
+        # Predictions do not depend on thread count: predict the test set once per model.
+        evaluated: dict[str, np.ndarray] = {}
+        rows = []
+        for done, job in enumerate(jobs):
+            if progress:
+                progress(done, len(jobs), job.label)
+            spec = dataclasses.replace(job.spec, evaluate=job.spec.model_path not in evaluated)
+            try:
+                result, predictions = run_child(spec, timeout_s=config.timeout_s, workdir=workdir)
+            except ChildFailedError as exc:
+                rows.append(failed_row(spec, job.entry, str(exc)))
+                continue
+            if predictions is not None:
+                evaluated[spec.model_path] = predictions
+            predictions = evaluated[spec.model_path]
+            if job.entry is None:
+                reference = (result, predictions)
+                rows.extend(keras_rows(spec, result, predictions, labels))
+            else:
+                rows.extend(artifact_rows(spec, job.entry, result, predictions, labels, reference))
+        if progress:
+            progress(len(jobs), len(jobs), "done")
+    unique = {row.key: row for row in reversed(rows)}  # a fallen-back provider repeats a key
+    rows = [row for row in rows if unique[row.key] is row]
+    return Report(
+        env=env,
+        config={
+            **config.to_dict(),
+            "export_dir": str(export_dir),
+            "model": str(keras_path or ""),
+            "n_test": len(images),
+            "data_source": data_source,
+        },
+        rows=tuple(rows),
+        summary=summarize(rows),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        wall_seconds=round(time.perf_counter() - started, 3),
+    )

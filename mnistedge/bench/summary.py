@@ -1,0 +1,130 @@
+"""Headline figures of a run (the goals) and the "what this means" paragraph."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mnistedge.bench.report import BenchRow
+
+__all__ = ["explain", "summarize"]
+
+
+def _ok(rows: Sequence[BenchRow]) -> list[BenchRow]:
+    return [r for r in rows if r.status == "ok" and r.p50_ms is not None]
+
+
+def _pick(row: BenchRow, *names: str) -> dict[str, Any]:
+    return {
+        "artifact": row.artifact,
+        "engine": row.engine,
+        "threads": row.threads,
+        "batch_size": row.batch_size,
+        **{n: getattr(row, n) for n in names},
+    }
+
+
+def summarize(rows: Sequence[BenchRow]) -> dict[str, Any]:
+    """The goal figures: float accuracy, int8 cost, overhead, speed-up over Keras, size ratio."""
+    ok = _ok(rows)
+    refs = [r for r in ok if r.is_reference]
+    arts = [r for r in ok if not r.is_reference]
+    summary: dict[str, Any] = {
+        "float_accuracy": refs[0].accuracy if refs else None,
+        "keras_p50_ms_batch1": next(
+            (r.p50_ms for r in refs if r.call == "model(x)" and r.batch_size == 1), None
+        ),
+        "failed": sorted({f"{r.artifact} ({r.threads} threads)" for r in rows if r.status != "ok"}),
+    }
+    batch1 = [r for r in arts if r.batch_size == 1]
+    if batch1:
+        fastest = min(batch1, key=lambda r: r.p50_ms)
+        summary["fastest_batch1"] = _pick(fastest, "p50_ms", "speedup_vs_keras")
+        # The clean case: fewest threads (more threads at batch 1 mostly measure contention).
+        fewest = min(r.threads or 0 for r in batch1)
+        with_overhead = [r for r in batch1 if r.overhead_ratio is not None and (r.threads or 0) == fewest]
+        summary["overhead_ratio"] = {
+            engine: max(r.overhead_ratio for r in with_overhead if r.engine == engine)
+            for engine in sorted({r.engine for r in with_overhead})
+        }
+    if arts:
+        largest = max(r.batch_size for r in arts)
+        best = max((r for r in arts if r.batch_size == largest), key=lambda r: r.throughput_ips)
+        summary["best_throughput"] = _pick(best, "throughput_ips", "speedup_vs_keras")
+    fp32_size = {r.format: r.size_bytes for r in arts if r.quantization == "none" and r.size_bytes}
+    summary["quantized"] = {
+        r.artifact: {
+            "format": r.format,
+            "quantization": r.quantization,
+            "accuracy": r.accuracy,
+            "accuracy_delta_pp": r.accuracy_delta_pp,
+            "agreement": r.agreement,
+            "size_ratio": r.size_bytes / fp32_size[r.format]
+            if r.size_bytes and r.format in fp32_size
+            else None,
+        }
+        for r in arts
+        if r.quantization != "none"
+    }
+    return summary
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x * 1000:.0f} µs" if x < 1 else f"{x:.2f} ms"
+
+
+def _threads(n: int | None) -> str:
+    return "default threads" if n is None else f"{n} thread{'s' if n != 1 else ''}"
+
+
+def explain(summary: dict[str, Any]) -> str:
+    """A short paragraph, generated from the numbers, saying what they mean."""
+    parts = []
+    if summary.get("float_accuracy") is not None:
+        parts.append(f"The Keras model scores {_pct(summary['float_accuracy'])} on the test set.")
+    else:
+        parts.append(
+            "No Keras reference was measured (no TensorFlow or no model.keras), "
+            "so deltas and speed-ups are missing."
+        )
+    fastest = summary.get("fastest_batch1")
+    if fastest:
+        text = (
+            f"At batch 1 the fastest is {fastest['artifact']} ({fastest['engine']}, "
+            f"{_threads(fastest['threads'])}) at {_ms(fastest['p50_ms'])} p50"
+        )
+        if fastest.get("speedup_vs_keras"):
+            text += f", {fastest['speedup_vs_keras']:.0f}x faster than calling the Keras model"
+        parts.append(text + ".")
+    best = summary.get("best_throughput")
+    if best:
+        parts.append(
+            f"At batch {best['batch_size']} {best['artifact']} "
+            f"({_threads(best['threads'])}) moves the most images: "
+            f"{best['throughput_ips']:,.0f} images/s."
+        )
+    for name, q in sorted(summary.get("quantized", {}).items()):
+        if q["accuracy_delta_pp"] is None:
+            continue
+        size = f", at {q['size_ratio']:.2f}x the fp32 file size" if q.get("size_ratio") else ""
+        parts.append(
+            f"{name} ({q['quantization']}) changes accuracy by "
+            f"{q['accuracy_delta_pp']:+.2f} pp and agrees with Keras on "
+            f"{_pct(q['agreement'])} of test digits{size}."
+        )
+    overhead = summary.get("overhead_ratio") or {}
+    if overhead:
+        figures = ", ".join(f"{engine} {ratio:.2f}x" for engine, ratio in overhead.items())
+        parts.append(
+            f"The mnistedge runtime adds at most this over the bare engine call at "
+            f"batch 1 (p50 ratio): {figures}."
+        )
+    if summary.get("failed"):
+        parts.append(f"Failed to measure: {', '.join(summary['failed'])} (see the error column).")
+    return " ".join(parts)

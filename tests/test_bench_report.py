@@ -1,0 +1,228 @@
+"""Report schema, accuracy metrics, summary, table and Markdown, on synthetic rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench_fakes import KERAS_ACCURACY, fake_report, fake_row, fake_rows
+from rich.console import Console
+
+from mnistedge.bench.columns import COLUMNS, best_cells, sort_rows
+from mnistedge.bench.goals import GOALS, check_goals
+from mnistedge.bench.markdown import render_markdown
+from mnistedge.bench.metrics import accuracy_figures, agreement_figures
+from mnistedge.bench.report import SCHEMA_VERSION, BenchRow, Report, load_report
+from mnistedge.bench.summary import explain, summarize
+from mnistedge.bench.table import render_table
+
+# The documented report.json row fields (README): renaming one breaks old baselines.
+DOCUMENTED_ROW_FIELDS = {
+    "artifact",
+    "format",
+    "quantization",
+    "engine",
+    "call",
+    "provider",
+    "threads",
+    "batch_size",
+    "status",
+    "error",
+    "size_bytes",
+    "load_ms",
+    "cold_ms",
+    "warmup",
+    "n_samples",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "throughput_ips",
+    "raw_p50_ms",
+    "overhead_ratio",
+    "speedup_vs_keras",
+    "peak_memory_mb",
+    "n_test",
+    "accuracy",
+    "accuracy_delta_pp",
+    "agreement",
+    "flipped",
+    "per_class_accuracy",
+    "per_class_delta_pp",
+}
+
+
+def test_report_round_trips_through_json(tmp_path: Path) -> None:
+    report = fake_report()
+    path = report.save(tmp_path / "report.json")
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert set(data) == {"schema_version", "created", "wall_seconds", "env", "config", "summary", "rows"}
+    assert set(data["rows"][0]) == DOCUMENTED_ROW_FIELDS
+    loaded = load_report(path)
+    assert loaded.rows == report.rows
+    assert loaded.env == report.env
+    assert loaded.summary == json.loads(json.dumps(report.summary))
+
+
+def test_row_from_dict_tolerates_new_fields_and_names_missing_ones() -> None:
+    row = fake_row()
+    assert BenchRow.from_dict({**row.to_dict(), "added_in_a_later_version": 1}) == row
+    with pytest.raises(ValueError, match=r"lacks \['batch_size'\]"):
+        BenchRow.from_dict({"artifact": "m.tflite", "format": "tflite", "engine": "litert"})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no report at"),
+        ("not json {", "is not a JSON report"),
+        ('{"schema_version": 1}', "not a mnistedge bench report"),
+        ('{"schema_version": 99, "rows": []}', "schema_version is 99"),
+    ],
+)
+def test_load_report_errors_say_what_is_wrong(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "report.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises((FileNotFoundError, ValueError), match=message):
+        load_report(path)
+
+
+def test_metrics_against_hand_computed_reference() -> None:
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    keras = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 0])  # 9/10
+    quant = np.array([0, 1, 1, 1, 2, 2, 3, 3, 4, 4])  # 9/10, two flips vs keras
+    acc = accuracy_figures(quant, labels)
+    assert acc["n_test"] == 10 and acc["accuracy"] == pytest.approx(0.9)
+    assert acc["per_class_accuracy"][:5] == [0.5, 1.0, 1.0, 1.0, 1.0]
+    assert acc["per_class_accuracy"][5:] == [None] * 5  # digits absent from the labels
+    agree = agreement_figures(quant, keras, labels)
+    assert agree["accuracy_delta_pp"] == pytest.approx(0.0)
+    assert agree["agreement"] == pytest.approx(0.8)
+    assert agree["flipped"] == 2
+    assert agree["per_class_delta_pp"][0] == pytest.approx(-50.0)
+    assert agree["per_class_delta_pp"][4] == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="same, non-empty length"):
+        accuracy_figures(quant[:3], labels)
+
+
+def test_summary_picks_the_figures_from_the_rows() -> None:
+    rows = fake_rows()
+    summary = summarize(rows)
+    batch1 = [r for r in rows if r.batch_size == 1 and r.engine != "keras"]
+    fastest = min(batch1, key=lambda r: r.p50_ms)
+    assert summary["fastest_batch1"]["artifact"] == fastest.artifact == "model_int8.tflite"
+    assert summary["float_accuracy"] == KERAS_ACCURACY
+    int8 = summary["quantized"]["model_int8.tflite"]
+    assert int8["accuracy_delta_pp"] == pytest.approx(100 * (0.9935 - KERAS_ACCURACY))
+    assert int8["size_ratio"] == pytest.approx(42_000 / 140_000)
+    assert summary["quantized"]["model_int8.onnx"]["size_ratio"] == pytest.approx(60_000 / 139_000)
+    assert summary["overhead_ratio"] == {"litert": pytest.approx(1.08), "onnxruntime": pytest.approx(1.08)}
+    largest = [r for r in rows if r.batch_size == 64 and r.engine != "keras"]
+    assert summary["best_throughput"]["throughput_ips"] == max(r.throughput_ips for r in largest)
+    text = explain(summary)
+    assert "99.40 %" in text and "model_int8.tflite" in text and "-0.05 pp" in text
+    assert "litert 1.08x" in text
+
+
+def test_summary_without_keras_reference_says_so() -> None:
+    rows = [r for r in fake_rows() if r.engine != "keras"]
+    summary = summarize(rows)
+    assert summary["float_accuracy"] is None
+    assert "No Keras reference" in explain(summary)
+
+
+def test_goals_read_the_summary() -> None:
+    results = {g.name: g for g in check_goals(summarize(fake_rows()))}
+    assert len(results) == len(GOALS)
+    assert results["float accuracy (Keras)"].met is True
+    assert results["int8 TFLite accuracy delta"].met is True  # -0.05 pp
+    assert results["int8 ONNX accuracy delta"].met is False  # -0.15 pp
+    assert results["int8 TFLite size / fp32"].text == "0.30x"
+    assert results["int8 ONNX size / fp32"].met is None  # information only
+    empty = check_goals({})
+    assert all(g.met is None and g.text == "n/a" for g in empty)
+
+
+def test_best_cells_compare_latency_within_a_batch_size() -> None:
+    rows = sort_rows(fake_rows())
+    best = best_cells(rows)
+    p50_best = {rows[i].batch_size: rows[i] for i, header in best if header == "p50"}
+    for batch, row in p50_best.items():
+        same_batch = [r.p50_ms for r in rows if r.batch_size == batch]
+        assert row.p50_ms == min(same_batch)
+    size_best = [rows[i] for i, header in best if header == "Size"]
+    assert {r.artifact for r in size_best} == {"model_dynamic.tflite"}
+    # sorted: batch size ascending, then fastest first
+    keys = [(r.batch_size, r.p50_ms) for r in rows]
+    assert keys == sorted(keys)
+
+
+def test_failed_rows_sort_last_and_show_their_error() -> None:
+    failed = fake_row(
+        artifact="broken.onnx", status="failed", error="exit code -11: boom", p50_ms=None, accuracy=None
+    )
+    report = fake_report([*fake_rows(), failed])
+    assert sort_rows(report.rows)[-1] is failed
+    console = Console(record=True, width=250)
+    console.print(render_table(report))
+    text = console.export_text()
+    assert "failed: exit code -11: boom" in text
+    assert "broken.onnx" in render_markdown(report)
+
+
+def test_table_and_markdown_show_every_row() -> None:
+    report = fake_report()
+    console = Console(record=True, width=250)
+    console.print(render_table(report))
+    text = console.export_text()
+    markdown = render_markdown(report, ["latency.png"])
+    for name in (
+        "model.tflite",
+        "model_fp16.tflite",
+        "model_dynamic.tflite",
+        "model_int8.tflite",
+        "model.onnx",
+        "model_int8.onnx",
+        "Keras model(x)",
+    ):
+        assert name in text and name in markdown
+    table_lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(table_lines) == 1 + len(report.rows) + 1 + len(GOALS)  # headers + rows + goals
+    assert f"| {' | '.join(c.header for c in COLUMNS)} |" in markdown
+    assert "## What this means" in markdown and "![latency.png](latency.png)" in markdown
+    assert "**" in markdown  # best figures are bold
+
+
+def test_report_is_frozen() -> None:
+    report = fake_report()
+    with pytest.raises(AttributeError):
+        report.rows = ()  # type: ignore[misc]
+    assert isinstance(report, Report)
+
+
+def test_public_surface_and_light_import() -> None:
+    import subprocess
+    import sys
+
+    import mnistedge.bench as bench
+
+    assert set(bench.__all__) == {
+        "SCHEMA_VERSION", "BenchConfig", "BenchRow", "ChildFailedError", "Environment",
+        "LatencyStats", "Regression", "Report", "capture_env", "check_goals", "check_regressions",
+        "discover_artifacts", "load_report", "run_bench", "time_calls", "time_interleaved",
+        "write_outputs",
+    }  # fmt: skip
+    assert all(hasattr(bench, name) for name in bench.__all__)
+    code = (
+        "import sys, mnistedge.bench, mnistedge.bench._cli, mnistedge.bench._run_cli; "
+        "print([m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
