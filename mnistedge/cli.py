@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
 import typer
+
+# TensorFlow's C++ start-up chatter drowns the CLI's own output; users can still override it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from mnistedge import __version__
 from mnistedge._deps import MissingDependencyError
@@ -28,6 +32,12 @@ app = typer.Typer(
 # name -> "module:function". Order is the order `--help` lists them.
 COMMANDS: dict[str, str] = {
     "data": "mnistedge._data_cli:data",
+    "train": "mnistedge.train._cli:train",
+    "export": "mnistedge.export._cli:export",
+    "bench": "mnistedge.bench._cli:bench",
+    "run": "mnistedge.bench._run_cli:run",
+    "predict": "mnistedge.runtime._cli:predict",
+    "inspect": "mnistedge.runtime._cli:inspect",
 }
 
 

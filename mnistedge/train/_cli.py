@@ -1,0 +1,96 @@
+"""`mnistedge train`: train an architecture from the registry, or run the LR finder."""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from pathlib import Path
+
+import typer
+
+from mnistedge.train.archs import ARCHS
+from mnistedge.train.config import TrainConfig
+
+# Choices come from the registry, so a new architecture needs no change here.
+ArchChoice = enum.StrEnum("ArchChoice", {name: name for name in ARCHS})
+
+
+def _print_archs() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="mnistedge train --arch NAME (preset settings; flags override them)")
+    table.add_column("arch", no_wrap=True, style="bold")
+    table.add_column("model")
+    table.add_column("preset")
+    table.add_column("source")
+    for arch in ARCHS.values():
+        p = arch.preset
+        lr = f"{p.learning_rate:g}" + (" peak, one-cycle" if p.schedule == "one-cycle" else "")
+        preset = f"{p.epochs} epochs, batch {p.batch_size}, {p.optimizer}, lr {lr}"
+        table.add_row(arch.name, arch.summary, preset, arch.source)
+    Console().print(table)
+
+
+def train(
+    arch: ArchChoice = typer.Option(ArchChoice("cnn"), "--arch", help="Architecture to train."),
+    list_archs: bool = typer.Option(False, "--list-archs", help="List the architectures and exit."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override the preset."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Override the preset."),
+    learning_rate: float | None = typer.Option(
+        None, "--learning-rate", help="Override the preset (the peak rate for one-cycle archs)."
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed for weights, shuffling, augmentation."),
+    validation_split: float | None = typer.Option(
+        None, "--validation-split", help="Fraction of train held out for the curves (0 = none)."
+    ),
+    out: Path = typer.Option(Path("artifacts"), "--out", help="Output directory."),
+    source: Path | None = typer.Option(
+        None, "--source", help="MNIST IDX directory or .npz (default: cache, then download)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary line."),
+    lr_find: bool = typer.Option(
+        False,
+        "--lr-find",
+        help="Run the learning-rate finder (LR = 1e-4*10^(epoch/20)) instead of training: "
+        "writes plots/lr_find.png and lr_find.json and prints a suggested rate.",
+    ),
+) -> None:
+    """Train a model; write model.keras, train.json and plots/ under --out."""
+    if list_archs:
+        _print_archs()
+        return
+    try:
+        config = TrainConfig(
+            arch=arch.value,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            validation_split=validation_split,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+    from mnistedge.data import load_mnist
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            data = load_mnist(source)
+        except (ValueError, OSError, RuntimeError) as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    if not quiet:
+        for warning in caught:
+            typer.echo(f"notice: {warning.message}", err=True)
+        typer.echo(f"data: {data.source} ({len(data.x_train)} train / {len(data.x_test)} test)")
+
+    if lr_find:
+        from mnistedge.train.lr_finder import lr_find as run_lr_find
+
+        run_lr_find(config, data, out, quiet=quiet)
+        return
+    from mnistedge.train.loop import train as run_train
+
+    run_train(config, data, out, quiet=quiet)

@@ -1,0 +1,267 @@
+"""The model registry: every architecture `mnistedge train --arch NAME` can build.
+
+Each entry pairs a layer builder with the hyperparameters it is trained with by
+default (its preset) and where it comes from. Every model follows
+:mod:`mnistedge.contract`: raw pixels float32 (N, 28, 28, 1) in [0, 255] go
+through ``Rescaling(1/255)`` first, and a softmax Dense layer ends the graph. The
+tutorial models were written for flattened 784-float inputs; here a Flatten
+after the Rescaling gives them exactly that, so their layers stay as published.
+
+This module imports no TensorFlow at import time; builders receive ``keras``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from types import ModuleType
+from typing import Any
+
+from mnistedge import contract
+
+__all__ = ["ARCHS", "Arch", "Preset", "build_model", "count_macs", "get_arch"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How an architecture is trained unless the caller overrides it."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str  # key of optim.OPTIMIZERS: "adam", "sgd", "sgd-nesterov", "rmsprop"
+    learning_rate: float  # peak rate when schedule is "one-cycle"
+    loss: str  # "sparse" (integer labels) or "categorical" (one-hot labels)
+    validation_split: float  # fraction of the training set held out for the curves
+    schedule: str = "constant"  # key of optim.SCHEDULES: "constant" or "one-cycle"
+    augment: bool = False  # random rotation/scale/shift in the tf.data pipeline
+    clean_final_epochs: int = 0  # last epochs without augmentation (BN statistics of clean digits)
+
+    def augment_epochs(self, epochs: int) -> int:
+        """How many of ``epochs`` are augmented (at least one when augmenting at all)."""
+        return max(1, epochs - self.clean_final_epochs) if self.augment else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One buildable model: its layers, its preset, and where it comes from."""
+
+    name: str
+    summary: str
+    source: str
+    preset: Preset
+    layers: Callable[[ModuleType], list[Any]]  # keras -> layers between Rescaling and softmax
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "source": self.source,
+            "preset": self.preset.to_dict(),
+        }
+
+
+def _conv_bn_relu(
+    keras: ModuleType, filters: int, kernel: int, padding: str = "same", strides: int = 1
+) -> list:
+    """Conv without bias (BatchNorm supplies the shift; export folds BN into the conv)."""
+    L = keras.layers
+    return [
+        L.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False),
+        L.BatchNormalization(),
+        L.ReLU(),
+    ]
+
+
+def _cnn(keras: ModuleType) -> list:
+    L = keras.layers
+    return [
+        *_conv_bn_relu(keras, 32, 5, strides=2),  # 28x28 -> 14x14 in one strided 5x5 stem
+        *_conv_bn_relu(keras, 32, 3),  # 14x14
+        L.MaxPooling2D(2),
+        *_conv_bn_relu(keras, 64, 3),  # 7x7
+        *_conv_bn_relu(keras, 64, 3, padding="valid"),  # 5x5
+        L.GlobalAveragePooling2D(),
+    ]
+
+
+def _tiny(keras: ModuleType) -> list:
+    L = keras.layers
+    return [
+        *_conv_bn_relu(keras, 8, 3),  # 28x28
+        L.MaxPooling2D(2),
+        *_conv_bn_relu(keras, 16, 3),  # 14x14
+        L.MaxPooling2D(2),
+        *_conv_bn_relu(keras, 24, 3),  # 7x7
+        *_conv_bn_relu(keras, 16, 3, padding="valid"),  # 5x5
+        L.GlobalAveragePooling2D(),
+    ]
+
+
+def _sigmoid10(keras: ModuleType) -> list:
+    L = keras.layers
+    return [L.Flatten(), L.Dense(10, activation="sigmoid")]
+
+
+def _relu10x2(keras: ModuleType) -> list:
+    L = keras.layers
+    return [L.Flatten(), L.Dense(10, activation="relu"), L.Dense(10, activation="relu")]
+
+
+def _dense128(keras: ModuleType) -> list:
+    L = keras.layers
+    return [L.Flatten(), L.Dense(128, activation="relu"), L.Dropout(0.2)]
+
+
+def _dense512(keras: ModuleType) -> list:
+    L = keras.layers
+    return [L.Flatten(), L.Dense(512, activation="relu")]
+
+
+ARCHS: dict[str, Arch] = {
+    a.name: a
+    for a in [
+        Arch(
+            "cnn",
+            "strided-stem BatchNorm convnet, one-cycle SGD-Nesterov, light augmentation (default)",
+            "mnistedge design: >= 99.4 % in <= 3 min on 2 CPU cores, small enough for MCUs",
+            Preset(
+                epochs=10,
+                batch_size=128,
+                optimizer="sgd-nesterov",
+                learning_rate=0.1,
+                loss="sparse",
+                validation_split=0.1,
+                schedule="one-cycle",
+                augment=True,
+                clean_final_epochs=1,
+            ),
+            _cnn,
+        ),
+        Arch(
+            "tiny",
+            "under 10k parameters, aiming at >= 99.0 %",
+            "mnistedge design: the cnn training recipe on an 8-16-24-16 channel convnet",
+            Preset(
+                epochs=10,
+                batch_size=128,
+                optimizer="sgd-nesterov",
+                learning_rate=0.1,
+                loss="sparse",
+                validation_split=0.1,
+                schedule="one-cycle",
+                augment=True,
+                clean_final_epochs=1,
+            ),
+            _tiny,
+        ),
+        Arch(
+            "tutorial-sigmoid10",
+            "784 -> Dense(10, sigmoid) -> Dense(10, softmax), SGD",
+            '"How to build a Deep Learning model in 10 lines" (Jordi Torres); ~90 %',
+            Preset(
+                epochs=10,
+                batch_size=32,
+                optimizer="sgd",
+                learning_rate=0.01,
+                loss="categorical",
+                validation_split=0.0,
+            ),
+            _sigmoid10,
+        ),
+        Arch(
+            "tutorial-relu10x2",
+            "Flatten -> Dense(10, relu) x2 -> Dense(10, softmax), Adam",
+            '"Determine handwritten digits using Neural Network, Part 2"; goal > 95 %',
+            Preset(
+                epochs=20,
+                batch_size=32,
+                optimizer="adam",
+                learning_rate=1e-3,
+                loss="sparse",
+                validation_split=0.2,
+            ),
+            _relu10x2,
+        ),
+        Arch(
+            "tutorial-dense128",
+            "Flatten -> Dense(128, relu) -> Dropout(0.2) -> Dense(10, softmax)",
+            '"Deep Learning Walkthrough: Handwriting Recognition"; ~97-98 %',
+            Preset(
+                epochs=5,
+                batch_size=64,
+                optimizer="adam",
+                learning_rate=1e-3,
+                loss="sparse",
+                validation_split=0.0,
+            ),
+            _dense128,
+        ),
+        Arch(
+            "tutorial-dense512",
+            "784 -> Dense(512, relu) -> Dense(10, softmax), RMSprop",
+            '"Theoretical Basics: Deep Learning" (its Keras MNIST example); ~98 %',
+            Preset(
+                epochs=5,
+                batch_size=128,
+                optimizer="rmsprop",
+                learning_rate=1e-3,
+                loss="categorical",
+                validation_split=0.0,
+            ),
+            _dense512,
+        ),
+    ]
+}
+
+
+def get_arch(name: str) -> Arch:
+    """Return the registry entry for ``name``; ValueError lists the known names."""
+    try:
+        return ARCHS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown arch {name!r}. Known archs: {', '.join(ARCHS)} (see `mnistedge train --list-archs`)."
+        ) from None
+
+
+def build_model(arch: str) -> Any:
+    """Build the uncompiled Keras model for ``arch``, following mnistedge.contract."""
+    from mnistedge._deps import require
+
+    keras = require("keras", "train", package="tensorflow")
+    spec = get_arch(arch)
+    return keras.Sequential(
+        [
+            keras.Input(shape=contract.MODEL_INPUT_SHAPE, name=contract.INPUT_NAME),
+            keras.layers.Rescaling(contract.PREPROCESSING["rescale"], name="rescale"),
+            *spec.layers(keras),
+            keras.layers.Dense(contract.NUM_CLASSES, activation="softmax", name=contract.OUTPUT_NAME),
+        ],
+        name=f"mnistedge_{arch.replace('-', '_')}",
+    )
+
+
+def count_macs(model: Any) -> int:
+    """Multiply-accumulates of one inference, from the Conv2D/Dense layers' shapes.
+
+    BatchNorm, pooling and activations are not counted: export folds BN into the
+    convolution and the rest are comparisons or additions.
+    """
+    macs = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            _, out_h, out_w, out_c = layer.output.shape
+            k_h, k_w = layer.kernel_size
+            in_c = layer.input.shape[-1] // layer.groups
+            macs += out_h * out_w * out_c * k_h * k_w * in_c
+        elif kind == "DepthwiseConv2D":
+            _, out_h, out_w, out_c = layer.output.shape
+            k_h, k_w = layer.kernel_size
+            macs += out_h * out_w * out_c * k_h * k_w
+        elif kind == "Dense":
+            macs += layer.input.shape[-1] * layer.units
+    return int(macs)

@@ -1,0 +1,214 @@
+"""train(): fit an architecture on MNIST, save it, evaluate the saved model, plot, record."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistedge import contract
+from mnistedge._deps import require
+from mnistedge._io import atomic_path, atomic_write_json
+from mnistedge.train.archs import build_model, count_macs, get_arch
+from mnistedge.train.config import TrainConfig
+from mnistedge.train.environment import data_record, device_record, versions_record
+from mnistedge.train.evaluate import evaluate_saved_model
+from mnistedge.train.optim import make_optimizer
+from mnistedge.train.pipeline import AUGMENTATION, eval_dataset, train_dataset
+from mnistedge.train.result import TrainResult
+
+__all__ = ["LOSSES", "check_data", "seed_everything", "train"]
+
+LOSSES: dict[str, str] = {
+    "sparse": "sparse_categorical_crossentropy",
+    "categorical": "categorical_crossentropy",
+}
+
+
+def check_data(data: Any) -> None:
+    """Raise ValueError naming the problem unless ``data`` holds MNIST-shaped uint8 arrays."""
+    for split in ("train", "test"):
+        x, y = getattr(data, f"x_{split}", None), getattr(data, f"y_{split}", None)
+        if x is None or y is None:
+            raise ValueError(
+                f"data has no x_{split}/y_{split}; pass mnistedge.data.load_mnist() or an "
+                "object with x_train, y_train, x_test, y_test arrays."
+            )
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != contract.IMAGE_SHAPE:
+            raise ValueError(
+                f"x_{split} must be uint8 (N, 28, 28) raw pixels, got {x.dtype} {x.shape}; "
+                "reshape to (N, 28, 28) and convert 0-1 floats with (x * 255).astype('uint8')."
+            )
+        if y.ndim != 1:
+            raise ValueError(
+                f"y_{split} must be integer digits of shape (N,), got shape {y.shape}; "
+                "for one-hot labels pass y.argmax(axis=1)."
+            )
+        if len(y) != len(x) or len(x) == 0:
+            raise ValueError(f"x_{split} has {len(x)} images but y_{split} has {len(y)} labels.")
+        if y.min() < 0 or y.max() >= contract.NUM_CLASSES:
+            raise ValueError(f"y_{split} must hold digits 0-9, got values in [{y.min()}, {y.max()}].")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TF ops deterministic (process-wide)."""
+    tf = require("tensorflow", "train")
+    keras = require("keras", "train", package="tensorflow")
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Seeded hold-out of ``fraction`` of (x, y) as validation data."""
+    n_val = round(len(x) * fraction)
+    if n_val == 0:
+        return x, y, x[:0], y[:0]
+    order = np.random.default_rng(seed).permutation(len(x))
+    val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return x[fit], y[fit], x[val], y[val]
+
+
+def _epoch_timer(keras: Any) -> Any:
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    model: Any
+    history: dict[str, list[float]]  # Keras history plus epoch_seconds
+    seconds: float
+    n_fit: int
+    n_validation: int
+
+
+def _fit(cfg: TrainConfig, data: Any, keras: Any, quiet: bool) -> _Fitted:
+    """Split, build, compile and fit; returns the model, its history and the split sizes."""
+    preset = cfg.preset
+    x_fit, y_fit, x_val, y_val = _split(data.x_train, data.y_train, cfg.validation_split, cfg.seed)
+    one_hot = preset.loss == "categorical"
+    train_ds, steps = train_dataset(
+        x_fit,
+        y_fit,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        seed=cfg.seed,
+        augment_epochs=preset.augment_epochs(cfg.epochs),
+        one_hot=one_hot,
+    )
+    val_ds = eval_dataset(x_val, y_val, batch_size=1000, one_hot=one_hot) if len(x_val) else None
+    model = build_model(cfg.arch)
+    model.compile(
+        optimizer=make_optimizer(
+            keras, preset.optimizer, preset.schedule, cfg.learning_rate, steps * cfg.epochs
+        ),
+        loss=LOSSES[preset.loss],
+        metrics=["accuracy"],
+    )
+    timer = _epoch_timer(keras)
+    start = time.perf_counter()
+    fitted = model.fit(
+        train_ds,
+        epochs=cfg.epochs,
+        steps_per_epoch=steps,
+        validation_data=val_ds,
+        callbacks=[timer],
+        verbose=0 if quiet else (1 if sys.stdout.isatty() else 2),
+        shuffle=False,  # the dataset is already reshuffled every epoch
+    )
+    history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
+    history["epoch_seconds"] = timer.seconds
+    return _Fitted(model, history, time.perf_counter() - start, len(x_fit), len(x_val))
+
+
+def train(
+    config: TrainConfig,
+    data: Any,
+    out_dir: str | Path = "artifacts",
+    *,
+    quiet: bool = False,
+    plots: bool = True,
+) -> TrainResult:
+    """Train ``config.arch`` on ``data`` and write model.keras, train.json and plots/.
+
+    Args:
+        config: what to train; ``None`` fields take the arch's preset.
+        data: ``mnistedge.data.MNIST`` or any object with uint8 x_train (N, 28, 28),
+            y_train (N,), x_test, y_test arrays.
+        out_dir: where model.keras, train.json and plots/ go.
+        quiet: no progress bar and no summary line.
+        plots: draw the PNGs (tests switch it off for speed).
+    Returns:
+        The TrainResult that train.json records; test figures come from the saved model
+        reloaded with ``keras.models.load_model``.
+    Raises:
+        ValueError: bad data or config. MissingDependencyError: TensorFlow not installed.
+    """
+    start = time.perf_counter()
+    cfg = config.resolve()
+    check_data(data)
+    tf = require("tensorflow", "train")
+    keras = require("keras", "train", package="tensorflow")
+    seed_everything(cfg.seed)
+    fit = _fit(cfg, data, keras, quiet)
+
+    out = Path(out_dir)
+    model_path = out / "model.keras"
+    with atomic_path(model_path) as tmp:
+        fit.model.save(tmp)
+    evaluation = evaluate_saved_model(model_path, data.x_test, data.y_test)
+    plot_paths: dict[str, str] = {}
+    if plots:
+        from mnistedge.train.plots import draw_training_plots
+
+        plot_paths = draw_training_plots(out / "plots", cfg.arch, fit.history, evaluation, data)
+
+    preset = cfg.preset
+    result = TrainResult(
+        arch=cfg.arch,
+        source=get_arch(cfg.arch).source,
+        model_path=str(model_path),
+        params=int(fit.model.count_params()),
+        macs=count_macs(fit.model),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        optimizer=preset.optimizer,
+        learning_rate=float(cfg.learning_rate),
+        schedule=preset.schedule,
+        loss=LOSSES[preset.loss],
+        validation_split=float(cfg.validation_split),
+        augmentation=(
+            {**AUGMENTATION, "epochs": preset.augment_epochs(cfg.epochs)} if preset.augment else None
+        ),
+        test_accuracy=evaluation.accuracy,
+        test_loss=evaluation.loss,
+        per_class_accuracy=evaluation.per_class_accuracy,
+        confusion_matrix=evaluation.confusion_matrix,
+        history=fit.history,
+        wall_seconds=round(time.perf_counter() - start, 3),
+        fit_seconds=round(fit.seconds, 3),
+        device=device_record(tf),
+        data=data_record(data, fit.n_fit, fit.n_validation),
+        versions=versions_record(tf, keras),
+        preprocessing=dict(contract.PREPROCESSING),
+        plots=plot_paths,
+    )
+    atomic_write_json(out / "train.json", result.to_dict())
+    if not quiet:
+        print(result.summary_line(), flush=True)
+    return result

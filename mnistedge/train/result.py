@@ -1,0 +1,56 @@
+"""TrainResult: everything a run produced, exactly what train.json holds."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SCHEMA_VERSION", "TrainResult"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of :func:`mnistedge.train.train`; ``to_dict()`` is train.json."""
+
+    arch: str
+    source: str  # where the architecture comes from (tutorial or design note)
+    model_path: str  # the saved model.keras
+    params: int
+    macs: int  # multiply-accumulates per image (Conv2D + Dense)
+    epochs: int
+    batch_size: int
+    seed: int
+    optimizer: str
+    learning_rate: float  # peak rate for the one-cycle schedule
+    schedule: str
+    loss: str  # "sparse_categorical_crossentropy" or "categorical_crossentropy"
+    validation_split: float
+    augmentation: dict[str, float] | None  # jitter ranges and how many epochs used them
+    test_accuracy: float  # of the saved-and-reloaded model on the test set
+    test_loss: float
+    per_class_accuracy: dict[str, float]  # digit -> accuracy on that digit's test images
+    confusion_matrix: list[list[int]]  # rows: true digit, columns: predicted digit
+    history: dict[str, list[float]]  # Keras history per epoch, plus epoch_seconds
+    wall_seconds: float  # the whole train() call: fit, save, reload, evaluate, plots
+    fit_seconds: float
+    device: dict[str, Any]
+    data: dict[str, Any]
+    versions: dict[str, str]
+    preprocessing: dict[str, Any]
+    plots: dict[str, str]  # plot name -> png path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(self)}
+
+    def summary_line(self) -> str:
+        epoch_seconds = self.history.get("epoch_seconds") or [self.fit_seconds]
+        mean_epoch = sum(epoch_seconds) / len(epoch_seconds)
+        return (
+            f"{self.arch}: test accuracy {self.test_accuracy:.2%} (loss {self.test_loss:.4f}), "
+            f"{self.params:,} params, {self.macs / 1e6:.2f}M MACs, {self.epochs} epochs "
+            f"({mean_epoch:.1f} s each), {self.wall_seconds:.0f} s total on "
+            f"{self.device['type']} -> {self.model_path}"
+        )

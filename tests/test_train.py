@@ -1,0 +1,168 @@
+"""train() on tiny seeded data: every arch trains, saves and reloads; runs are reproducible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnistedge import contract
+from mnistedge.train import ARCHS, TrainConfig, train
+from mnistedge.train.evaluate import evaluate_probabilities
+from mnistedge.train.loop import check_data
+from mnistedge.train.pipeline import train_dataset
+
+keras = pytest.importorskip("keras")
+
+TRAIN_JSON_KEYS = {
+    "schema_version",
+    "arch",
+    "params",
+    "macs",
+    "epochs",
+    "seed",
+    "batch_size",
+    "optimizer",
+    "learning_rate",
+    "test_accuracy",
+    "test_loss",
+    "per_class_accuracy",
+    "history",
+    "wall_seconds",
+    "device",
+    "data",
+    "versions",
+    "preprocessing",
+}
+
+
+def _reference_accuracy(model_path: Path, data) -> tuple[float, np.ndarray]:
+    """What a user gets from keras.models.load_model on the test set, computed independently."""
+    model = keras.models.load_model(model_path)
+    probabilities = np.asarray(model(data.x_test[..., None].astype(np.float32), training=False))
+    return float((probabilities.argmax(1) == data.y_test).mean()), probabilities
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_every_arch_trains_saves_and_reloads(arch: str, tiny_data, tmp_path: Path) -> None:
+    result = train(TrainConfig(arch=arch, epochs=1), tiny_data, tmp_path, quiet=True, plots=False)
+
+    record = json.loads((tmp_path / "train.json").read_text())
+    assert set(record) >= TRAIN_JSON_KEYS
+    assert record == json.loads(json.dumps(result.to_dict()))
+    assert record["schema_version"] == 1 and record["arch"] == arch
+    assert record["preprocessing"] == contract.PREPROCESSING
+    assert record["epochs"] == 1 and len(record["history"]["loss"]) == 1
+    assert record["batch_size"] == ARCHS[arch].preset.batch_size
+    assert record["device"]["type"] in {"CPU", "GPU"}
+    assert record["data"]["n_test"] == len(tiny_data.x_test)
+
+    accuracy, probabilities = _reference_accuracy(tmp_path / "model.keras", tiny_data)
+    assert record["test_accuracy"] == accuracy
+    assert record["params"] == keras.models.load_model(tmp_path / "model.keras").count_params()
+    assert record["macs"] > 0
+    labels = tiny_data.y_test.astype(np.int64)
+    expected_loss = -np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1)).mean()
+    assert record["test_loss"] == pytest.approx(expected_loss, rel=1e-4)
+
+
+def test_same_seed_gives_the_same_predictions(tiny_data, tmp_path: Path) -> None:
+    """Augmentation, shuffling, the split and the weights all follow the seed."""
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        config = TrainConfig(arch="tiny", epochs=2, batch_size=64, seed=seed)
+        train(config, tiny_data, tmp_path / name, quiet=True, plots=False)
+        runs[name] = _reference_accuracy(tmp_path / name / "model.keras", tiny_data)[1]
+    np.testing.assert_array_equal(runs["a"], runs["b"])
+    assert not np.array_equal(runs["a"], runs["c"])
+
+
+def test_training_learns_the_tiny_task(tiny_data, tmp_path: Path) -> None:
+    config = TrainConfig(arch="tutorial-dense128", epochs=3, validation_split=0.1)
+    result = train(config, tiny_data, tmp_path, quiet=True, plots=False)
+    assert result.test_accuracy >= 0.9
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert len(result.history["val_accuracy"]) == 3 and len(result.history["epoch_seconds"]) == 3
+
+
+def test_plots_are_written_and_look_like_images(tiny_data, tmp_path: Path) -> None:
+    from PIL import Image
+
+    result = train(
+        TrainConfig(arch="tutorial-dense128", epochs=1, validation_split=0.2), tiny_data, tmp_path, quiet=True
+    )
+    assert set(result.plots) == {"training_curves", "confusion_matrix", "misclassified"}
+    for path in result.plots.values():
+        assert Path(path).parent == tmp_path / "plots"
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size[0] > 600 and image.size[1] > 200
+    assert not list((tmp_path / "plots").glob(".*"))  # no temp files left behind
+
+
+def test_summary_line_unless_quiet(tiny_data, tmp_path: Path, capsys) -> None:
+    train(TrainConfig(arch="tutorial-sigmoid10", epochs=1), tiny_data, tmp_path, plots=False)
+    out = capsys.readouterr().out
+    assert "tutorial-sigmoid10: test accuracy" in out and "model.keras" in out
+    train(TrainConfig(arch="tutorial-sigmoid10", epochs=1), tiny_data, tmp_path, quiet=True, plots=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_validation_split_holds_out_that_share(tiny_data, tmp_path: Path) -> None:
+    result = train(
+        TrainConfig(arch="tutorial-relu10x2", epochs=1), tiny_data, tmp_path, quiet=True, plots=False
+    )
+    assert (result.data["n_fit"], result.data["n_validation"]) == (480, 120)  # the 48k/12k split
+    assert "val_loss" in result.history
+
+
+def test_evaluate_probabilities_against_a_hand_count() -> None:
+    probabilities = np.full((4, 10), 0.01, np.float32)
+    probabilities[[0, 1, 2, 3], [3, 3, 5, 7]] = 0.91
+    evaluation = evaluate_probabilities(probabilities, np.array([3, 5, 5, 7], np.uint8))
+    assert evaluation.accuracy == 0.75
+    assert evaluation.per_class_accuracy["5"] == 0.5 and evaluation.per_class_accuracy["3"] == 1.0
+    assert evaluation.confusion_matrix[5][3] == 1 and evaluation.confusion_matrix[7][7] == 1
+    assert evaluation.loss == pytest.approx(-(3 * np.log(0.91) + np.log(0.01)) / 4, rel=1e-5)
+
+
+def test_train_dataset_visits_every_image_once_per_epoch() -> None:
+    x = np.arange(10, dtype=np.uint8)[:, None, None] * np.ones((1, 28, 28), np.uint8)
+    ds, steps = train_dataset(
+        x, np.arange(10, dtype=np.uint8), batch_size=4, epochs=2, seed=0, augment_epochs=0, one_hot=True
+    )
+    batches = [(xb.numpy(), yb.numpy()) for xb, yb in ds]
+    assert steps == 3 and [len(b[1]) for b in batches] == [4, 4, 2, 4, 4, 2]
+    for epoch in (batches[:3], batches[3:]):
+        labels = np.concatenate([yb.argmax(1) for _, yb in epoch])
+        assert sorted(labels) == list(range(10))
+        pixels = np.concatenate([xb[:, 0, 0, 0] for xb, _ in epoch])
+        np.testing.assert_array_equal(pixels, labels)  # images stay paired with their labels
+    assert batches[0][0].dtype == np.float32 and batches[0][0].shape[1:] == (28, 28, 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"x_train": np.zeros((5, 28, 28), np.float32)}, r"x_train must be uint8 \(N, 28, 28\)"),
+        ({"x_test": np.zeros((5, 784), np.uint8)}, "x_test must be uint8"),
+        (
+            {"y_train": np.eye(10, dtype=np.uint8)[:5]},
+            r"y_train must be integer digits of shape \(N,\), got shape \(5, 10\)",
+        ),
+        ({"y_test": np.zeros(4, np.uint8)}, "x_test has 5 images but y_test has 4 labels"),
+        ({"y_test": np.full(5, 12)}, r"y_test must hold digits 0-9, got values in \[12, 12\]"),
+    ],
+)
+def test_bad_data_is_named(change: dict, message: str) -> None:
+    from types import SimpleNamespace
+
+    good = {
+        "x_train": np.zeros((5, 28, 28), np.uint8),
+        "y_train": np.zeros(5, np.uint8),
+        "x_test": np.zeros((5, 28, 28), np.uint8),
+        "y_test": np.zeros(5, np.uint8),
+    }
+    with pytest.raises(ValueError, match=message):
+        check_data(SimpleNamespace(**{**good, **change}))

@@ -1,0 +1,185 @@
+"""The architecture registry, TrainConfig, MAC counting and the augmentation geometry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import mnistedge.train as train_pkg
+from mnistedge import contract
+from mnistedge.train import ARCHS, TrainConfig, build_model, count_macs
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+TUTORIALS = ["tutorial-sigmoid10", "tutorial-relu10x2", "tutorial-dense128", "tutorial-dense512"]
+
+
+def test_public_names_are_the_documented_api() -> None:
+    assert set(train_pkg.__all__) == {
+        "ARCHS",
+        "Arch",
+        "LRFindResult",
+        "Preset",
+        "TrainConfig",
+        "TrainResult",
+        "build_model",
+        "count_macs",
+        "lr_find",
+        "train",
+    }
+    assert all(hasattr(train_pkg, name) for name in train_pkg.__all__)
+
+
+def test_registry_holds_the_default_tiny_and_four_tutorials() -> None:
+    assert list(ARCHS)[:2] == ["cnn", "tiny"]
+    assert set(TUTORIALS) <= set(ARCHS)
+    assert TrainConfig().arch == "cnn"
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_every_arch_follows_the_model_contract(arch: str) -> None:
+    model = build_model(arch)
+    assert tuple(model.input_shape) == (None, *contract.MODEL_INPUT_SHAPE)
+    assert model.inputs[0].name == contract.INPUT_NAME
+    first, last = model.layers[0], model.layers[-1]
+    assert type(first).__name__ == "Rescaling" and first.scale == pytest.approx(1 / 255)
+    assert last.name == contract.OUTPUT_NAME and last.units == contract.NUM_CLASSES
+    assert last.activation.__name__ == "softmax"
+    probabilities = np.asarray(model(np.full((2, 28, 28, 1), 255.0, np.float32)))
+    assert probabilities.shape == (2, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_no_augmentation_or_preprocessing_layers_inside_the_graph() -> None:
+    kinds = {type(layer).__name__ for arch in ARCHS for layer in build_model(arch).layers}
+    assert not {k for k in kinds if k.startswith("Random")}
+
+
+def test_tiny_stays_under_ten_thousand_parameters() -> None:
+    assert build_model("tiny").count_params() <= 10_000
+
+
+@pytest.mark.parametrize(
+    ("arch", "hidden"),
+    [
+        ("tutorial-sigmoid10", [(784, 10, "sigmoid")]),
+        ("tutorial-relu10x2", [(784, 10, "relu"), (10, 10, "relu")]),
+        ("tutorial-dense128", [(784, 128, "relu")]),
+        ("tutorial-dense512", [(784, 512, "relu")]),
+    ],
+)
+def test_tutorial_models_keep_their_published_layers(arch: str, hidden: list) -> None:
+    model = build_model(arch)
+    dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    got = [(layer.input.shape[-1], layer.units, layer.activation.__name__) for layer in dense]
+    assert got == [*hidden, (hidden[-1][1], 10, "softmax")]
+    dropout = [layer.rate for layer in model.layers if type(layer).__name__ == "Dropout"]
+    assert dropout == ([0.2] if arch == "tutorial-dense128" else [])
+
+
+def test_tutorial_presets_match_their_tutorials() -> None:
+    p = {name: ARCHS[name].preset for name in TUTORIALS}
+    assert (
+        p["tutorial-sigmoid10"].optimizer,
+        p["tutorial-sigmoid10"].loss,
+        p["tutorial-sigmoid10"].epochs,
+    ) == ("sgd", "categorical", 10)
+    assert (p["tutorial-relu10x2"].optimizer, p["tutorial-relu10x2"].validation_split) == ("adam", 0.2)
+    assert (
+        p["tutorial-dense128"].optimizer,
+        p["tutorial-dense128"].loss,
+        p["tutorial-dense128"].batch_size,
+        p["tutorial-dense128"].epochs,
+    ) == ("adam", "sparse", 64, 5)
+    assert (
+        p["tutorial-dense512"].optimizer,
+        p["tutorial-dense512"].loss,
+        p["tutorial-dense512"].batch_size,
+        p["tutorial-dense512"].epochs,
+    ) == ("rmsprop", "categorical", 128, 5)
+    assert not any(preset.augment for preset in p.values())
+
+
+def test_count_macs_matches_a_hand_count() -> None:
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            L.Conv2D(4, 3, strides=2),  # 13x13x4 outputs, 9 taps on 1 channel
+            L.DepthwiseConv2D(3, padding="same"),  # 13x13x4 outputs, 9 taps each
+            L.MaxPooling2D(2),  # 6x6x4
+            L.Flatten(),
+            L.Dense(10),
+        ]
+    )
+    assert count_macs(model) == 13 * 13 * 4 * 9 + 13 * 13 * 4 * 9 + 6 * 6 * 4 * 10
+    assert count_macs(build_model("tutorial-relu10x2")) == 784 * 10 + 10 * 10 + 10 * 10
+
+
+def test_unknown_arch_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"Unknown arch 'resnet'.*cnn, tiny, tutorial-sigmoid10"):
+        TrainConfig(arch="resnet")
+    with pytest.raises(ValueError, match="Known archs"):
+        build_model("resnet")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "epochs must be a positive integer, got 0"),
+        ({"batch_size": -1}, "batch_size must be a positive integer, got -1"),
+        ({"learning_rate": 0.0}, "learning_rate must be > 0, got 0.0"),
+        ({"validation_split": 1.0}, r"validation_split must be in \[0, 1\), got 1.0"),
+        ({"seed": -3}, "seed must be a non-negative integer, got -3"),
+    ],
+)
+def test_bad_config_values_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_resolve_fills_only_the_unset_fields_from_the_preset() -> None:
+    preset = ARCHS["tutorial-dense128"].preset
+    cfg = TrainConfig(arch="tutorial-dense128", epochs=2).resolve()
+    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.validation_split) == (
+        2,
+        preset.batch_size,
+        preset.learning_rate,
+        preset.validation_split,
+    )
+    assert TrainConfig(validation_split=0.0).resolve().validation_split == 0.0
+
+
+def _transform(
+    image: np.ndarray, angle: float = 0.0, scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    from mnistedge.train.pipeline import affine_transforms, transform_images
+
+    matrix = affine_transforms(
+        tf, tf.constant([angle]), tf.constant([scale]), tf.constant([shift], tf.float32)
+    )
+    batch = tf.constant(image[None, ..., None].astype(np.float32))
+    return transform_images(tf, batch, matrix).numpy()[0, ..., 0]
+
+
+def test_augmentation_geometry_matches_numpy_references() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (28, 28)).astype(np.float32)
+    np.testing.assert_allclose(_transform(image), image, atol=1e-4)
+    shifted = np.zeros_like(image)
+    shifted[3:, 2:] = image[:-3, :-2]  # 2 px right, 3 px down, zeros fill
+    np.testing.assert_allclose(_transform(image, shift=(2.0, 3.0)), shifted, atol=1e-3)
+    np.testing.assert_allclose(_transform(image, angle=math.pi / 2), np.rot90(image), atol=1e-3)
+
+
+def test_importing_the_package_does_not_load_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mnistedge.train, mnistedge.train._cli; "
+        "sys.exit(1 if 'tensorflow' in sys.modules or 'matplotlib' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
