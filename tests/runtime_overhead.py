@@ -16,24 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistedge.bench.raw import RAW_CALLS
 from mnistedge.runtime import load
 
 
 def raw_call(clf, tensor: np.ndarray) -> Callable[[], object]:
-    """The bare engine call bench times: sess.run, or set_tensor + invoke + get_tensor."""
-    b = clf.backend
-    if b.engine == "onnxruntime":
-        session, names, feed = b.session, b.output_names, {b.input_name: tensor}
-        return lambda: session.run(names, feed)
-    b.resize(len(tensor))
-    interp, inp, out = b.interpreter, b.input_index, b.output_index
-
-    def litert() -> object:
-        interp.set_tensor(inp, tensor)
-        interp.invoke()
-        return interp.get_tensor(out)
-
-    return litert
+    """The bare engine call on an engine-ready tensor: the same one bench times."""
+    return RAW_CALLS[clf.backend.engine](clf.backend, tensor)
 
 
 def measure(path: Path, samples: int, threads: int | None) -> dict[str, float]:

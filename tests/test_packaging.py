@@ -14,9 +14,7 @@ from mnistedge._deps import MissingDependencyError, require
 ROOT = Path(__file__).resolve().parents[1]
 # Makes `import tensorflow` (and keras, tf2onnx) fail in a child, as on a runtime-only install.
 BLOCK_TF = (
-    "import sys\n"
-    "for name in ('tensorflow', 'keras', 'tf2onnx', 'tf_keras'):\n"
-    "    sys.modules[name] = None\n"
+    "import sys\nfor name in ('tensorflow', 'keras', 'tf2onnx', 'tf_keras'):\n    sys.modules[name] = None\n"
 )
 
 

@@ -120,6 +120,19 @@ def _dense512(keras: ModuleType) -> list:
     return [L.Flatten(), L.Dense(512, activation="relu")]
 
 
+# The default cnn's training recipe; tiny uses it too.
+_CNN_RECIPE = Preset(
+    epochs=10,
+    batch_size=128,
+    optimizer="sgd-nesterov",
+    learning_rate=0.1,
+    loss="sparse",
+    validation_split=0.1,
+    schedule="one-cycle",
+    augment=True,
+    clean_final_epochs=1,
+)
+
 ARCHS: dict[str, Arch] = {
     a.name: a
     for a in [
@@ -127,34 +140,14 @@ ARCHS: dict[str, Arch] = {
             "cnn",
             "strided-stem BatchNorm convnet, one-cycle SGD-Nesterov, light augmentation (default)",
             "mnistedge design: >= 99.4 % in <= 3 min on 2 CPU cores, small enough for MCUs",
-            Preset(
-                epochs=10,
-                batch_size=128,
-                optimizer="sgd-nesterov",
-                learning_rate=0.1,
-                loss="sparse",
-                validation_split=0.1,
-                schedule="one-cycle",
-                augment=True,
-                clean_final_epochs=1,
-            ),
+            _CNN_RECIPE,
             _cnn,
         ),
         Arch(
             "tiny",
             "under 10k parameters, aiming at >= 99.0 %",
             "mnistedge design: the cnn training recipe on an 8-16-24-16 channel convnet",
-            Preset(
-                epochs=10,
-                batch_size=128,
-                optimizer="sgd-nesterov",
-                learning_rate=0.1,
-                loss="sparse",
-                validation_split=0.1,
-                schedule="one-cycle",
-                augment=True,
-                clean_final_epochs=1,
-            ),
+            _CNN_RECIPE,
             _tiny,
         ),
         Arch(
