@@ -70,14 +70,14 @@ GOALS: tuple[Goal, ...] = (
         lambda v: f"{v:+.2f} pp",
     ),
     Goal(
-        "runtime overhead, LiteRT (batch 1)",
+        "runtime overhead, LiteRT (batch 1, fewest threads)",
         "<= 1.15x",
         lambda s: _overhead(s, "litert"),
         lambda v: v <= 1.15,
         lambda v: f"{v:.2f}x",
     ),
     Goal(
-        "runtime overhead, ONNX Runtime (batch 1)",
+        "runtime overhead, ONNX Runtime (batch 1, fewest threads)",
         "<= 1.15x",
         lambda s: _overhead(s, "onnxruntime"),
         lambda v: v <= 1.15,

@@ -47,6 +47,7 @@ def summarize(rows: Sequence[BenchRow]) -> dict[str, Any]:
             engine: max(r.overhead_ratio for r in with_overhead if r.engine == engine)
             for engine in sorted({r.engine for r in with_overhead})
         }
+        summary["overhead_threads"] = fewest
     if arts:
         largest = max(r.batch_size for r in arts)
         best = max((r for r in arts if r.batch_size == largest), key=lambda r: r.throughput_ips)
@@ -121,9 +122,11 @@ def explain(summary: dict[str, Any]) -> str:
     overhead = summary.get("overhead_ratio") or {}
     if overhead:
         figures = ", ".join(f"{engine} {ratio:.2f}x" for engine, ratio in overhead.items())
+        threads = summary.get("overhead_threads")
+        where = f"batch 1 and {threads} thread{'s' if threads != 1 else ''}" if threads else "batch 1"
         parts.append(
-            f"The mnistedge runtime adds at most this over the bare engine call at "
-            f"batch 1 (p50 ratio): {figures}."
+            f"Over the bare engine call, the mnistedge runtime's predict takes at most this at "
+            f"{where} (p50 ratio, worst artifact per engine): {figures}; the table has every row."
         )
     if summary.get("failed"):
         parts.append(f"Failed to measure: {', '.join(summary['failed'])} (see the error column).")
