@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from mnistedge._deps import require
 from mnistedge.train.archs import ARCHS
 from mnistedge.train.config import TrainConfig
 
@@ -72,6 +73,9 @@ def train(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
+    # Say what to install before fetching 50 MB of data that could not be used.
+    require("tensorflow", "train")
+    require("matplotlib", "train")
     from mnistedge.data import load_mnist
 
     with warnings.catch_warnings(record=True) as caught:
