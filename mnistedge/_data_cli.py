@@ -8,6 +8,25 @@ from pathlib import Path
 
 import typer
 
+from mnistedge.data import MNIST
+
+
+def load_for_cli(source: Path | None, *, quiet: bool = False) -> MNIST:
+    """load_mnist for commands: notices go to stderr, any failure is exit code 1 with the reason."""
+    from mnistedge.data import load_mnist
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            mnist = load_mnist(source)
+        except (ValueError, OSError, RuntimeError) as exc:
+            typer.echo(f"Error: cannot load MNIST: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    if not quiet:
+        for warning in caught:
+            typer.echo(f"notice: {warning.message}", err=True)
+    return mnist
+
 
 def data(
     source: Path | None = typer.Option(
@@ -21,20 +40,12 @@ def data(
     """Fetch (or read the cache), verify by checksum, and print the four IDX checksums."""
     from rich.console import Console
 
-    from mnistedge.data import CANONICAL_CHECKSUMS, load_mnist
+    from mnistedge.data import CANONICAL_CHECKSUMS
 
     console = Console()
     started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            mnist = load_mnist(source)
-        except (ValueError, OSError, RuntimeError) as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+    mnist = load_for_cli(source)
     elapsed = time.perf_counter() - started
-    for warning in caught:
-        console.print(f"[yellow]notice:[/] {warning.message}")
 
     console.print(f"source:    {mnist.source}")
     console.print(f"cache:     {mnist.cache_path or '(not cached: explicit source)'}")

@@ -200,13 +200,9 @@ def bench(
     )
     if plots:  # fail before minutes of measuring, not after
         require("matplotlib", "bench")
-    from mnistedge.data import load_mnist
+    from mnistedge._data_cli import load_for_cli
 
-    try:
-        data = load_mnist(source)
-    except (OSError, ValueError, RuntimeError) as exc:
-        typer.echo(f"Error: cannot load the test data: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    data = load_for_cli(source, quiet=quiet)
     try:
         report = measure_with_progress(
             console, export_dir or out / "export", data, model or out / "model.keras", config, quiet

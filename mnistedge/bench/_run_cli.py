@@ -56,7 +56,7 @@ def run(
 ) -> None:
     """The main job: data, train, export all six artifacts, bench them, show the table."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
-    from mnistedge.data import load_mnist
+    from mnistedge._data_cli import load_for_cli
     from mnistedge.export import FidelityError, export_all
     from mnistedge.train import TrainConfig, train
 
@@ -79,11 +79,7 @@ def run(
         console.rule(f"[bold]{name}")
 
     stage("data")
-    try:
-        data = load_mnist(source)
-    except (OSError, ValueError, RuntimeError) as exc:
-        typer.echo(f"Error: cannot load MNIST: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    data = load_for_cli(source, quiet=quiet)
     console.print(f"{len(data.x_train)} train / {len(data.x_test)} test images from {data.source}")
     stage("train")
     result = train(train_config, data, out, quiet=quiet, plots=plots)

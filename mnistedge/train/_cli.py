@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import warnings
 from pathlib import Path
 
 import typer
@@ -76,18 +75,10 @@ def train(
     # Say what to install before fetching 50 MB of data that could not be used.
     require("tensorflow", "train")
     require("matplotlib", "train")
-    from mnistedge.data import load_mnist
+    from mnistedge._data_cli import load_for_cli
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            data = load_mnist(source)
-        except (ValueError, OSError, RuntimeError) as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+    data = load_for_cli(source, quiet=quiet)
     if not quiet:
-        for warning in caught:
-            typer.echo(f"notice: {warning.message}", err=True)
         typer.echo(f"data: {data.source} ({len(data.x_train)} train / {len(data.x_test)} test)")
 
     if lr_find:
