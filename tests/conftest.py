@@ -64,6 +64,20 @@ def build_tiny_keras_model(seed: int = 0):
 
 
 @pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData) -> Path:
+    """tiny_data as a Keras-layout .npz, for CLI tests that take --source."""
+    path = tmp_path_factory.mktemp("tiny_npz") / "tiny.npz"
+    np.savez(
+        path,
+        x_train=tiny_data.x_train,
+        y_train=tiny_data.y_train,
+        x_test=tiny_data.x_test,
+        y_test=tiny_data.y_test,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData) -> Path:
     """A tiny model trained for a few epochs on tiny_data, saved as model.keras."""
     pytest.importorskip("tensorflow")

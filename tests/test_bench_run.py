@@ -180,19 +180,6 @@ def test_measure_child_usage_error() -> None:
     assert out.returncode == 2 and "usage" in out.stderr
 
 
-@pytest.fixture(scope="module")
-def tiny_npz(tiny_data, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("npz") / "tiny.npz"
-    np.savez(
-        path,
-        x_train=tiny_data.x_train,
-        y_train=tiny_data.y_train,
-        x_test=tiny_data.x_test,
-        y_test=tiny_data.y_test,
-    )
-    return path
-
-
 def test_bench_command_writes_the_report(tiny_export: Path, tiny_npz: Path, tmp_path: Path) -> None:
     result = runner.invoke(
         app,

@@ -59,11 +59,9 @@ def test_idx_directory_loads_with_a_notice(tmp_path, tiny_data, gz):
     assert loaded.source == f"path:{directory}"
 
 
-def test_npz_loads(tmp_path, tiny_data):
-    path = tmp_path / "tiny.npz"
-    np.savez(path, **tiny_arrays(tiny_data))
+def test_npz_loads(tiny_npz, tiny_data):
     with pytest.warns(UserWarning):
-        loaded = load_mnist(path)
+        loaded = load_mnist(tiny_npz)
     np.testing.assert_array_equal(loaded.x_test, tiny_data.x_test)
     assert loaded.y_train.dtype == np.uint8
 
@@ -262,11 +260,9 @@ def test_concurrent_fetches_leave_one_good_cache(tmp_path, mnist):
 # --- CLI ---------------------------------------------------------------------------------------
 
 
-def test_cli_data_on_a_tiny_npz(tmp_path, tiny_data):
-    path = tmp_path / "tiny.npz"
-    np.savez(path, **tiny_arrays(tiny_data))
+def test_cli_data_on_a_tiny_npz(tmp_path, tiny_npz, tiny_data):
     png = tmp_path / "grid.png"
-    result = CliRunner().invoke(app, ["data", "--source", str(path), "--show-samples", str(png)])
+    result = CliRunner().invoke(app, ["data", "--source", str(tiny_npz), "--show-samples", str(png)])
     assert result.exit_code == 0, result.output
     assert "not the canonical MNIST" in result.output
     assert idx_checksums(tiny_data.x_train)["md5"] in result.output

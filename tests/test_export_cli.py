@@ -6,24 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from mnistedge.cli import app
-
-
-@pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory: pytest.TempPathFactory, tiny_data) -> Path:
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(
-        path,
-        x_train=tiny_data.x_train,
-        y_train=tiny_data.y_train,
-        x_test=tiny_data.x_test,
-        y_test=tiny_data.y_test,
-    )
-    return path
 
 
 def _export(*args: str) -> object:

@@ -18,20 +18,6 @@ pytest.importorskip("tensorflow")
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory: pytest.TempPathFactory, tiny_data) -> Path:
-    # The first 300/100 images keep CLI training fast (the fixture itself is 600/200).
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(
-        path,
-        x_train=tiny_data.x_train[:300],
-        y_train=tiny_data.y_train[:300],
-        x_test=tiny_data.x_test[:100],
-        y_test=tiny_data.y_test[:100],
-    )
-    return path
-
-
 def test_list_archs_names_every_arch_and_its_preset() -> None:
     result = runner.invoke(app, ["train", "--list-archs"])  # rich's default 80 columns
     assert result.exit_code == 0, result.output
