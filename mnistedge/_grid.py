@@ -18,29 +18,37 @@ def save_digit_grid(
     *,
     suptitle: str | None = None,
     cols: int = 8,
-    title_colors: Sequence[str] | None = None,
-) -> None:
-    """Write ``images`` (N, 28, 28) as a PNG grid, one title under each digit."""
+    title_color: str = "black",
+    fontsize: int = 10,
+    empty_message: str | None = None,
+) -> str:
+    """Write ``images`` (N, 28, 28) as a PNG grid, one title over each digit; return the path.
+
+    With no images, ``empty_message`` is drawn instead (without one, that is an error).
+    """
     if len(images) != len(titles):
         raise ValueError(f"got {len(images)} images but {len(titles)} titles")
-    if len(images) == 0:
+    if len(images) == 0 and empty_message is None:
         raise ValueError("no images to draw")
     matplotlib = require("matplotlib", "train")
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
 
-    rows = -(-len(images) // cols)
-    cols = min(cols, len(images))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows + 0.6), squeeze=False)
-    for i, ax in enumerate(axes.flat):
+    # A fixed width, whatever the count: a short grid keeps its layout (empty cells stay blank).
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(1.3 * cols, 1.5 * rows + 0.6), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat:
         ax.axis("off")
-        if i < len(images):
-            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
-            color = title_colors[i] if title_colors else "black"
-            ax.set_title(titles[i], fontsize=10, color=color)
+    for ax, image, title in zip(axes.flat, images, titles, strict=False):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(title, fontsize=fontsize, color=title_color)
+    if len(images) == 0:
+        axes.flat[0].text(0, 0.5, empty_message, fontsize=12)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=12)
-    fig.tight_layout()
+        fig.suptitle(suptitle, fontsize=12, fontweight="bold")
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
     plt.close(fig)
+    return str(path)

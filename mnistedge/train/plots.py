@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mnistedge._deps import require
+from mnistedge._grid import save_digit_grid
 from mnistedge._io import atomic_path
 
 __all__ = [
@@ -105,29 +106,21 @@ def misclassified_gallery(
     max_images: int = 40,
 ) -> str:
     """The most confidently wrong test digits, each titled with prediction and truth."""
-    plt = _pyplot()
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:max_images]
-    cols = 10
-    rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(cols * 1.25, rows * 1.5 + 0.8), squeeze=False, layout="constrained"
-    )
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, wrong, strict=False):
-        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(
-            f"pred {predicted[i]} ({probabilities[i, predicted[i]]:.0%})\ntrue {labels[i]}",
-            fontsize=8,
-            color="#b00020",
-        )
-    if not len(wrong):
-        axes.flat[0].text(0, 0.5, "no misclassified test images", fontsize=12)
+    titles = [f"pred {predicted[i]} ({probabilities[i, predicted[i]]:.0%})\ntrue {labels[i]}" for i in wrong]
     shown = f"{len(wrong)} most confident" if len(wrong) == max_images else f"all {len(wrong)}"
-    fig.suptitle(f"{title}: {shown} misclassified test digits", fontsize=12, fontweight="bold")
-    return _save(fig, path)
+    return save_digit_grid(
+        images[wrong],
+        titles,
+        path,
+        suptitle=f"{title}: {shown} misclassified test digits",
+        cols=10,
+        title_color="#b00020",
+        fontsize=8,
+        empty_message="no misclassified test images",
+    )
 
 
 def lr_find_plot(rates: list[float], losses: list[float], suggestion: float, path: Path, title: str) -> str:
