@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from bench_fakes import KERAS_ACCURACY, fake_report, fake_row, fake_rows
 from rich.console import Console
+from runtime_fixtures import EDGE_FILES
 
 from mnistedge.bench.columns import COLUMNS, best_cells, sort_rows
 from mnistedge.bench.goals import GOALS, check_goals
@@ -183,15 +184,7 @@ def test_table_and_markdown_show_every_row() -> None:
     console.print(render_table(report))
     text = console.export_text()
     markdown = render_markdown(report, ["latency.png"])
-    for name in (
-        "model.tflite",
-        "model_fp16.tflite",
-        "model_dynamic.tflite",
-        "model_int8.tflite",
-        "model.onnx",
-        "model_int8.onnx",
-        "Keras model(x)",
-    ):
+    for name in (*EDGE_FILES, "Keras model(x)"):
         assert name in text and name in markdown
     table_lines = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert len(table_lines) == 1 + len(report.rows) + 1 + len(GOALS)  # headers + rows + goals

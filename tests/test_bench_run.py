@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from runtime_fixtures import EDGE_FILES
 from typer.testing import CliRunner
 
 import mnistedge.bench as bench
@@ -21,14 +22,7 @@ from mnistedge.bench import BenchConfig, run_bench
 from mnistedge.cli import app
 
 pytest.importorskip("tensorflow")
-SIX = {
-    "model.tflite",
-    "model_fp16.tflite",
-    "model_dynamic.tflite",
-    "model_int8.tflite",
-    "model.onnx",
-    "model_int8.onnx",
-}
+SIX = set(EDGE_FILES)
 CONFIG = BenchConfig(
     batch_sizes=(1, 8), threads=(1,), warmup=3, runs=17, reference_runs=11, predict_warmup=1, predict_runs=3
 )
