@@ -28,6 +28,7 @@ TRAIN_JSON_KEYS = {
     "learning_rate",
     "test_accuracy",
     "test_loss",
+    "target",
     "per_class_accuracy",
     "history",
     "wall_seconds",
@@ -67,6 +68,13 @@ def test_every_arch_trains_saves_and_reloads(arch: str, tiny_data, tmp_path: Pat
     expected_loss = -np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1)).mean()
     assert record["test_loss"] == pytest.approx(expected_loss, rel=1e-4)
 
+    target = ARCHS[arch].target
+    by_metric = {"test_accuracy": accuracy, "train_accuracy": record["history"]["accuracy"][-1]}
+    assert record["target"]["value"] == by_metric[target.metric]
+    assert record["target"]["met"] is target.met(record["target"]["value"])
+    assert record["target"]["stated"] == target.stated
+    assert record["target"]["preset_overrides"] == ["epochs"]  # every preset trains for more than 1
+
 
 def test_same_seed_gives_the_same_predictions(tiny_data, tmp_path: Path) -> None:
     """Augmentation, shuffling, the split and the weights all follow the seed."""
@@ -105,8 +113,33 @@ def test_summary_line_unless_quiet(tiny_data, tmp_path: Path, capsys) -> None:
     train(TrainConfig(arch="tutorial-sigmoid10", epochs=1), tiny_data, tmp_path, plots=False)
     out = capsys.readouterr().out
     assert "tutorial-sigmoid10: test accuracy" in out and "model.keras" in out
+    assert "target ~90 % test accuracy: " in out
+    assert "7,960 params, 7.9k MACs" in out  # 784*10 + 10*10 multiply-accumulates
     train(TrainConfig(arch="tutorial-sigmoid10", epochs=1), tiny_data, tmp_path, quiet=True, plots=False)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "overrides", "verdict"),
+    [
+        (0.9523, [], "95.23%, met"),
+        (0.9377, [], "93.77%, missed"),
+        (0.9377, ["epochs", "learning_rate"], "93.77%, missed (preset overridden: epochs, learning_rate)"),
+    ],
+)
+def test_summary_says_whether_the_target_was_met(value: float, overrides: list, verdict: str) -> None:
+    from mnistedge.train.loop import target_record
+    from mnistedge.train.result import TrainResult
+
+    config = TrainConfig(
+        arch="tutorial-relu10x2",
+        epochs=1 if "epochs" in overrides else None,
+        learning_rate=0.5 if "learning_rate" in overrides else None,
+    ).resolve()
+    record = target_record(config, {"accuracy": [0.5, value]}, test_accuracy=0.1)
+    assert record["preset_overrides"] == overrides and record["value"] == value
+    result = TrainResult(**{name: None for name in TrainResult.__dataclass_fields__} | {"target": record})
+    assert result.target_verdict() == f"target > 95 % training accuracy: {verdict}"
 
 
 def test_validation_split_holds_out_that_share(tiny_data, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 import mnistedge.train as train_pkg
 from mnistedge import contract
-from mnistedge.train import ARCHS, TrainConfig, build_model, count_macs
+from mnistedge.train import ARCHS, Target, TrainConfig, build_model, count_macs
+from mnistedge.train.archs import TARGET_METRICS
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
@@ -23,6 +24,7 @@ def test_public_names_are_the_documented_api() -> None:
         "Arch",
         "LRFindResult",
         "Preset",
+        "Target",
         "TrainConfig",
         "TrainResult",
         "build_model",
@@ -101,6 +103,27 @@ def test_tutorial_presets_match_their_tutorials() -> None:
         p["tutorial-dense512"].epochs,
     ) == ("rmsprop", "categorical", 128, 5)
     assert not any(preset.augment for preset in p.values())
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_every_arch_states_a_target_it_can_be_held_to(arch: str) -> None:
+    target = ARCHS[arch].target
+    assert target.metric in TARGET_METRICS
+    assert 0.0 < target.low <= target.high <= 1.0
+    assert target.met(target.high) and not target.met(target.low - 1e-4)
+    assert target.stated in target.describe() and arch in ARCHS[arch].to_dict()["name"]
+    assert ARCHS[arch].to_dict()["target"]["stated"] == target.stated
+
+
+def test_target_bounds_follow_the_stated_words() -> None:
+    strict = Target("> 95 %", "train_accuracy", 0.95, low_inclusive=False)
+    assert not strict.met(0.95) and strict.met(0.9501) and strict.met(1.0)
+    about = Target("~90 %", "test_accuracy", 0.89, 0.91)
+    assert about.met(0.89) and about.met(0.91) and not about.met(0.8899) and not about.met(0.9101)
+    assert about.describe() == "~90 % test accuracy"
+    # The relu10x2 tutorial states its goal for training accuracy; the others for the test set.
+    assert ARCHS["tutorial-relu10x2"].target.describe() == "> 95 % training accuracy"
+    assert {ARCHS[name].target.metric for name in ARCHS if name != "tutorial-relu10x2"} == {"test_accuracy"}
 
 
 def test_count_macs_matches_a_hand_count() -> None:

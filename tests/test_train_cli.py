@@ -24,6 +24,9 @@ def test_list_archs_names_every_arch_and_its_preset() -> None:
     for name in ARCHS:
         assert name in result.output
     assert "sgd-nesterov" in result.output and "rmsprop" in result.output  # the presets
+    wide = runner.invoke(app, ["train", "--list-archs"], env={"COLUMNS": "200"}).output
+    for arch in ARCHS.values():
+        assert arch.target.describe() in wide and arch.source in wide
 
 
 def test_unknown_arch_exits_2_listing_the_valid_ones() -> None:

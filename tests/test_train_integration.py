@@ -17,6 +17,8 @@ keras = pytest.importorskip("keras")
 def test_dense128_tutorial_reaches_its_published_accuracy(mnist, tmp_path: Path) -> None:
     result = train(TrainConfig(arch="tutorial-dense128"), mnist, tmp_path, quiet=True)
     assert 0.97 <= result.test_accuracy <= 0.99
+    assert result.target["met"] is True and result.target["preset_overrides"] == []
+    assert result.target["value"] == result.test_accuracy
     model = keras.models.load_model(tmp_path / "model.keras")
     probabilities = model.predict(mnist.x_test[..., None].astype(np.float32), verbose=0)
     assert json.loads((tmp_path / "train.json").read_text())["test_accuracy"] == float(

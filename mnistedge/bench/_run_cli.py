@@ -85,7 +85,7 @@ def run(
     result = train(train_config, data, out, quiet=quiet, plots=plots)
     console.print(
         f"{result.arch}: test accuracy {100 * result.test_accuracy:.2f} %, "
-        f"{result.params:,} params, {result.wall_seconds:.0f} s"
+        f"{result.params:,} params, {result.wall_seconds:.0f} s; {result.target_verdict()}"
     )
     stage("export")
     fidelity_failed = None

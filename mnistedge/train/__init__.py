@@ -8,7 +8,7 @@ Importing this package is light; TensorFlow and matplotlib load when training st
 
 from __future__ import annotations
 
-from mnistedge.train.archs import ARCHS, Arch, Preset, build_model, count_macs
+from mnistedge.train.archs import ARCHS, Arch, Preset, Target, build_model, count_macs
 from mnistedge.train.config import TrainConfig
 from mnistedge.train.loop import train
 from mnistedge.train.lr_finder import LRFindResult, lr_find
@@ -19,6 +19,7 @@ __all__ = [
     "Arch",
     "LRFindResult",
     "Preset",
+    "Target",
     "TrainConfig",
     "TrainResult",
     "build_model",

@@ -18,17 +18,20 @@ ArchChoice = enum.StrEnum("ArchChoice", {name: name for name in ARCHS})
 def _print_archs() -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="mnistedge train --arch NAME (preset settings; flags override them)")
+    table = Table(title="mnistedge train --arch NAME (preset settings; flags override them)", show_lines=True)
     table.add_column("arch", no_wrap=True, style="bold")
-    table.add_column("model")
-    table.add_column("preset")
-    table.add_column("source")
+    table.add_column("model and source", ratio=3)
+    table.add_column("preset", ratio=2)
+    table.add_column("target", ratio=1)
     for arch in ARCHS.values():
         p = arch.preset
         lr = f"{p.learning_rate:g}" + (" peak, one-cycle" if p.schedule == "one-cycle" else "")
         preset = f"{p.epochs} epochs, batch {p.batch_size}, {p.optimizer}, lr {lr}"
-        table.add_row(arch.name, arch.summary, preset, arch.source)
+        model = Text(arch.summary)
+        model.append(f"\n{arch.source}", style="dim")
+        table.add_row(arch.name, model, preset, arch.target.describe())
     Console().print(table)
 
 

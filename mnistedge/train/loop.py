@@ -21,7 +21,7 @@ from mnistedge.train.optim import make_optimizer
 from mnistedge.train.pipeline import AUGMENTATION, eval_dataset, train_dataset
 from mnistedge.train.result import TrainResult
 
-__all__ = ["LOSSES", "check_data", "seed_everything", "train"]
+__all__ = ["LOSSES", "check_data", "seed_everything", "target_record", "train"]
 
 LOSSES: dict[str, str] = {
     "sparse": "sparse_categorical_crossentropy",
@@ -85,6 +85,28 @@ def _epoch_timer(keras: Any) -> Any:
             self.seconds.append(time.perf_counter() - self._start)
 
     return EpochTimer()
+
+
+def target_record(cfg: TrainConfig, history: dict[str, list[float]], test_accuracy: float) -> dict[str, Any]:
+    """train.json's ``target``: the arch's Target, this run's figure for it, and whether it was met.
+
+    ``cfg`` must be resolved. ``preset_overrides`` names the hyperparameters the caller
+    changed from the preset the target was stated for.
+    """
+    target = get_arch(cfg.arch).target
+    value = test_accuracy if target.metric == "test_accuracy" else history["accuracy"][-1]
+    overrides = [
+        name
+        for name in ("epochs", "batch_size", "learning_rate", "validation_split")
+        if getattr(cfg, name) != getattr(cfg.preset, name)
+    ]
+    return {
+        **target.to_dict(),
+        "description": target.describe(),
+        "value": float(value),
+        "met": target.met(value),
+        "preset_overrides": overrides,
+    }
 
 
 @dataclass(frozen=True)
@@ -175,7 +197,9 @@ def train(
     if plots:
         from mnistedge.train.plots import draw_training_plots
 
-        plot_paths = draw_training_plots(out / "plots", cfg.arch, fit.history, evaluation, data)
+        plot_paths = draw_training_plots(
+            out / "plots", cfg.arch, fit.history, evaluation, data, get_arch(cfg.arch).target
+        )
 
     preset = cfg.preset
     result = TrainResult(
@@ -197,6 +221,7 @@ def train(
         ),
         test_accuracy=evaluation.accuracy,
         test_loss=evaluation.loss,
+        target=target_record(cfg, fit.history, evaluation.accuracy),
         per_class_accuracy=evaluation.per_class_accuracy,
         confusion_matrix=evaluation.confusion_matrix,
         history=fit.history,

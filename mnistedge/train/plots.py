@@ -38,9 +38,15 @@ def _save(fig: Any, path: Path) -> str:
 
 
 def training_curves(
-    history: dict[str, list[float]], test_accuracy: float, test_loss: float, path: Path, title: str
+    history: dict[str, list[float]],
+    test_accuracy: float,
+    test_loss: float,
+    path: Path,
+    title: str,
+    target: Any = None,
 ) -> str:
-    """Loss and accuracy per epoch, train vs validation, with the final test figures."""
+    """Loss and accuracy per epoch, train vs validation, with the final test figures and,
+    given the arch's ``Target``, its band on the accuracy panel."""
     plt = _pyplot()
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
@@ -52,6 +58,12 @@ def training_curves(
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], "s-", color=_VAL, label="validation", ms=4)
         ax.axhline(test_value, color=_TEST, ls="--", lw=1.2, label=f"test (final model): {test_value:.4f}")
+        if target is not None and key == "accuracy":
+            label_target = f"target: {target.describe()}"
+            if target.high < 1.0:
+                ax.axhspan(target.low, target.high, color="0.6", alpha=0.18, lw=0, label=label_target)
+            else:
+                ax.axhline(target.low, color="0.35", ls=":", lw=1.4, label=label_target)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -153,14 +165,24 @@ def lr_find_plot(rates: list[float], losses: list[float], suggestion: float, pat
 
 
 def draw_training_plots(
-    plots_dir: Path, arch: str, history: dict[str, list[float]], evaluation: Any, data: Any
+    plots_dir: Path,
+    arch: str,
+    history: dict[str, list[float]],
+    evaluation: Any,
+    data: Any,
+    target: Any = None,
 ) -> dict[str, str]:
     """Draw the three standard plots of a run; returns name -> path."""
     plots_dir = Path(plots_dir)
     title = f"mnistedge train --arch {arch}"
     return {
         "training_curves": training_curves(
-            history, evaluation.accuracy, evaluation.loss, plots_dir / "training_curves.png", title
+            history,
+            evaluation.accuracy,
+            evaluation.loss,
+            plots_dir / "training_curves.png",
+            title,
+            target,
         ),
         "confusion_matrix": confusion_matrix_plot(
             evaluation.confusion_matrix,

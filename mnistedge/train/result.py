@@ -11,6 +11,11 @@ __all__ = ["SCHEMA_VERSION", "TrainResult"]
 SCHEMA_VERSION = 1
 
 
+def _macs(macs: int) -> str:
+    """3.79M for the cnn, 8.1k for a tutorial model (not 0.01M)."""
+    return f"{macs / 1e6:.2f}M" if macs >= 1e6 else f"{macs / 1e3:.1f}k"
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """The outcome of :func:`mnistedge.train.train`; ``to_dict()`` is train.json."""
@@ -31,6 +36,7 @@ class TrainResult:
     augmentation: dict[str, float] | None  # jitter ranges and how many epochs used them
     test_accuracy: float  # of the saved-and-reloaded model on the test set
     test_loss: float
+    target: dict[str, Any]  # the arch's Target, the run's value of its metric, met, preset overrides
     per_class_accuracy: dict[str, float]  # digit -> accuracy on that digit's test images
     confusion_matrix: list[list[int]]  # rows: true digit, columns: predicted digit
     history: dict[str, list[float]]  # Keras history per epoch, plus epoch_seconds
@@ -50,7 +56,15 @@ class TrainResult:
         mean_epoch = sum(epoch_seconds) / len(epoch_seconds)
         return (
             f"{self.arch}: test accuracy {self.test_accuracy:.2%} (loss {self.test_loss:.4f}), "
-            f"{self.params:,} params, {self.macs / 1e6:.2f}M MACs, {self.epochs} epochs "
+            f"{self.params:,} params, {_macs(self.macs)} MACs, {self.epochs} epochs "
             f"({mean_epoch:.1f} s each), {self.wall_seconds:.0f} s total on "
-            f"{self.device['type']} -> {self.model_path}"
+            f"{self.device['type']} -> {self.model_path}; {self.target_verdict()}"
         )
+
+    def target_verdict(self) -> str:
+        """E.g. 'target > 95 % training accuracy: 95.23%, met'."""
+        t = self.target
+        verdict = "met" if t["met"] else "missed"
+        if not t["met"] and t["preset_overrides"]:
+            verdict += f" (preset overridden: {', '.join(t['preset_overrides'])})"
+        return f"target {t['description']}: {t['value']:.2%}, {verdict}"
