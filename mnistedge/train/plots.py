@@ -61,7 +61,7 @@ def training_curves(
         if target is not None and key == "accuracy":
             label_target = f"target: {target.describe()}"
             if target.high < 1.0:
-                ax.axhspan(target.low, target.high, color="0.6", alpha=0.18, lw=0, label=label_target)
+                ax.axhspan(target.low, target.high, color="0.6", alpha=0.25, lw=0, label=label_target)
             else:
                 ax.axhline(target.low, color="0.35", ls=":", lw=1.4, label=label_target)
         ax.set_xlabel("epoch")
