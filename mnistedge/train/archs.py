@@ -19,7 +19,7 @@ from typing import Any
 
 from mnistedge import contract
 
-__all__ = ["ARCHS", "Arch", "Preset", "Target", "build_model", "count_macs", "get_arch"]
+__all__ = ["ARCHS", "TARGET_METRICS", "Arch", "Preset", "Target", "build_model", "count_macs", "get_arch"]
 
 
 @dataclass(frozen=True)
