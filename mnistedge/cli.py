@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 from collections.abc import Callable
 from typing import Any
 
 import typer
 
-# TensorFlow's C++ start-up chatter drowns the CLI's own output; users can still override it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from mnistedge import __version__
-from mnistedge._deps import MissingDependencyError
+from mnistedge.core.deps import MissingDependencyError
+from mnistedge.core.logs import quiet_engines, set_verbose
 
 app = typer.Typer(
     name="mnistedge",
@@ -27,11 +24,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: typer's rich help prints "<bool>" beside every flag (typer 0.29).
+    rich_markup_mode=None,
 )
 
 # name -> "module:function". Order is the order `--help` lists them.
 COMMANDS: dict[str, str] = {
-    "data": "mnistedge._data_cli:data",
+    "data": "mnistedge.data._cli:data",
     "train": "mnistedge.train._cli:train",
     "export": "mnistedge.export._cli:export",
     "bench": "mnistedge.bench._cli:bench",
@@ -73,8 +72,13 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show the engines' own logs (TensorFlow, LiteRT, ONNX Runtime)."
+    ),
 ) -> None:
     """mnistedge: from a Keras MNIST model to measured edge artifacts."""
+    set_verbose(verbose)
+    quiet_engines()
 
 
 _register()

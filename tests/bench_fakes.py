@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from mnistedge.bench.env import capture_env
 from mnistedge.bench.report import BenchRow, Report
 from mnistedge.bench.summary import summarize
+from mnistedge.core.env import capture_env
 
 # (artifact, format, quantization, engine, accuracy, size_bytes, p50 at batch 1 in ms)
 ARTIFACTS = (

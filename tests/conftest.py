@@ -48,7 +48,7 @@ def tiny_data() -> TinyData:
 
 
 def build_tiny_keras_model(seed: int = 0):
-    """A ~1k-parameter convnet that follows mnistedge.contract (raw pixels in, softmax out)."""
+    """A ~1k-parameter convnet that follows mnistedge.core.contract (raw pixels in, softmax out)."""
     keras = pytest.importorskip("keras")
     keras.utils.set_random_seed(seed)
     return keras.Sequential(

@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("rendered_digits"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from mnistedge._io import atomic_write_bytes
+    from mnistedge.core.io import atomic_write_bytes
     from mnistedge.runtime import load
     from mnistedge.runtime.preprocess import preprocess_file, to_png_bytes
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from bench_fakes import KERAS_ACCURACY, fake_report, fake_row, fake_rows
 from rich.console import Console
@@ -14,7 +13,6 @@ from runtime_fixtures import EDGE_FILES
 from mnistedge.bench.columns import COLUMNS, best_cells, sort_rows
 from mnistedge.bench.goals import GOALS, check_goals
 from mnistedge.bench.markdown import render_markdown
-from mnistedge.bench.metrics import accuracy_figures, agreement_figures
 from mnistedge.bench.report import SCHEMA_VERSION, BenchRow, Report, load_report
 from mnistedge.bench.summary import explain, summarize
 from mnistedge.bench.table import render_table
@@ -93,24 +91,6 @@ def test_load_report_errors_say_what_is_wrong(tmp_path: Path, content: str | Non
         path.write_text(content)
     with pytest.raises((FileNotFoundError, ValueError), match=message):
         load_report(path)
-
-
-def test_metrics_against_hand_computed_reference() -> None:
-    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
-    keras = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 0])  # 9/10
-    quant = np.array([0, 1, 1, 1, 2, 2, 3, 3, 4, 4])  # 9/10, two flips vs keras
-    acc = accuracy_figures(quant, labels)
-    assert acc["n_test"] == 10 and acc["accuracy"] == pytest.approx(0.9)
-    assert acc["per_class_accuracy"][:5] == [0.5, 1.0, 1.0, 1.0, 1.0]
-    assert acc["per_class_accuracy"][5:] == [None] * 5  # digits absent from the labels
-    agree = agreement_figures(quant, keras, labels)
-    assert agree["accuracy_delta_pp"] == pytest.approx(0.0)
-    assert agree["agreement"] == pytest.approx(0.8)
-    assert agree["flipped"] == 2
-    assert agree["per_class_delta_pp"][0] == pytest.approx(-50.0)
-    assert agree["per_class_delta_pp"][4] == pytest.approx(50.0)
-    with pytest.raises(ValueError, match="same, non-empty length"):
-        accuracy_figures(quant[:3], labels)
 
 
 def test_summary_picks_the_figures_from_the_rows() -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistedge.bench.env import CPU_FLAGS, capture_env, parse_cpuinfo
 from mnistedge.bench.timing import LatencyStats, time_calls, time_interleaved, time_once
+from mnistedge.core.env import CPU_FLAGS, capture_env, parse_cpuinfo
 
 
 class Counter:
@@ -128,7 +128,7 @@ def test_parse_cpuinfo_arm_features_line() -> None:
 
 def test_capture_env_describes_this_machine_without_tensorflow() -> None:
     code = (
-        "import sys, json; from mnistedge.bench.env import capture_env; e = capture_env(); "
+        "import sys, json; from mnistedge.core.env import capture_env; e = capture_env(); "
         "print(json.dumps({'tf': 'tensorflow' in sys.modules, 'env': e.to_dict()}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

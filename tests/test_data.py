@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from mnistedge import data as data_mod
-from mnistedge._idx import decode_idx, encode_idx_header, idx_checksums
-from mnistedge._mirror import read_mnist_pickle
 from mnistedge.cli import app
 from mnistedge.data import CANONICAL_CHECKSUMS, load_mnist, representative_indices
+from mnistedge.data.idx import decode_idx, encode_idx_header, idx_checksums
+from mnistedge.data.mirror import read_mnist_pickle
 
 STREAM_FILES = {
     "train-images-idx3-ubyte": "x_train",

@@ -54,8 +54,7 @@ def test_killed_before_the_rename_leaves_the_old_artifact(
         seen["target_then"] = _old_content(target)
         raise Killed
 
-    monkeypatch.setattr("mnistedge._io.os.replace", kill_at_rename)
-    monkeypatch.setattr("mnistedge.export.saved_model.os.replace", kill_at_rename)
+    monkeypatch.setattr("mnistedge.core.io.os.replace", kill_at_rename)
     with pytest.raises(Killed):
         export_artifact(
             tiny_model_path, fmt, quantize=quantize, out_dir=tmp_path, data=tiny_data,

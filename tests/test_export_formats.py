@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistedge._io import sha256_file
+from mnistedge.core.io import sha256_file
 from mnistedge.export import (
     EXPORTERS,
     FidelityError,

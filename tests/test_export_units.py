@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 import mnistedge.export as export
+from mnistedge.core.env import capture_env
+from mnistedge.core.io import digest
+from mnistedge.core.manifest import update_manifest
 from mnistedge.export import (
     EXPORTERS,
     FidelityError,
@@ -22,7 +25,6 @@ from mnistedge.export import (
 )
 from mnistedge.export.calibration import CalibrationConfig, calibration_set
 from mnistedge.export.fidelity import compute_fidelity
-from mnistedge.export.manifest import digest, update_manifest
 
 
 def _onehot(labels: list[int], confidence: float = 0.91) -> np.ndarray:
@@ -101,13 +103,12 @@ def test_manifest_merges_and_refuses_foreign_files(tmp_path: Path) -> None:
     update_manifest(tmp_path, {"file": "b.onnx", "sha256": "2"})
     update_manifest(tmp_path, {"file": "a.tflite", "sha256": "3"})
     manifest = read_manifest(tmp_path)
-    assert manifest == {
-        "schema_version": 1,
-        "artifacts": {
-            "a.tflite": {"file": "a.tflite", "sha256": "3"},
-            "b.onnx": {"file": "b.onnx", "sha256": "2"},
-        },
+    assert manifest["schema_version"] == 1
+    assert manifest["artifacts"] == {
+        "a.tflite": {"file": "a.tflite", "sha256": "3"},
+        "b.onnx": {"file": "b.onnx", "sha256": "2"},
     }
+    assert manifest["env"] == capture_env().to_dict()  # the same block bench and train.json carry
     (tmp_path / "manifest.json").write_text('{"schema_version": 7, "artifacts": {}}')
     with pytest.raises(ValueError, match=r"not a schema_version 1 .* Delete it"):
         update_manifest(tmp_path, {"file": "c.onnx"})

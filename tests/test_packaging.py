@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mnistedge._deps import MissingDependencyError, require
+from mnistedge.core.deps import MissingDependencyError, require
 
 ROOT = Path(__file__).resolve().parents[1]
 # Makes `import tensorflow` (and keras, tf2onnx) fail in a child, as on a runtime-only install.
@@ -36,7 +36,7 @@ def test_base_dependencies_have_no_tensorflow():
 
 def test_light_modules_import_without_tensorflow():
     code = (
-        "import mnistedge, mnistedge.data, mnistedge.contract, mnistedge.cli\n"
+        "import mnistedge, mnistedge.data, mnistedge.core.contract, mnistedge.cli\n"
         "import mnistedge.runtime\n"
         "print('tensorflow' in sys.modules and sys.modules['tensorflow'] is not None)\n"
     )

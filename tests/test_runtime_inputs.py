@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from runtime_fixtures import *  # noqa: F403 - pytest fixtures
 
+from mnistedge.core.images import as_batch
 from mnistedge.runtime import load
-from mnistedge.runtime._inputs import as_batch
 from mnistedge.runtime._quant import InputCodec, OutputCodec
 from mnistedge.runtime._spec import TensorSpec
 

@@ -58,7 +58,7 @@ def test_runtime_follows_keras(name: str, artifacts, tiny_data, keras_proba) -> 
 
 @pytest.mark.parametrize("name", EDGE_FILES)
 def test_info_says_what_was_loaded(name: str, artifacts) -> None:
-    from mnistedge._io import sha256_file
+    from mnistedge.core.io import sha256_file
 
     path = artifacts[name]
     info = load(path).info

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistedge import contract
+from mnistedge.core import contract
 from mnistedge.train import ARCHS, TrainConfig, train
 from mnistedge.train.evaluate import evaluate_probabilities
 from mnistedge.train.loop import check_data

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mnistedge.train as train_pkg
-from mnistedge import contract
+from mnistedge.core import contract
 from mnistedge.train import ARCHS, Target, TrainConfig, build_model, count_macs
 from mnistedge.train.archs import TARGET_METRICS
 

@@ -10,13 +10,13 @@ in its own child process (``python -m mnistedge.bench.measure``).
 """
 
 from mnistedge.bench.config import BenchConfig, discover_artifacts
-from mnistedge.bench.env import Environment, capture_env
 from mnistedge.bench.gate import Regression, check_regressions
 from mnistedge.bench.goals import check_goals
 from mnistedge.bench.outputs import write_outputs
 from mnistedge.bench.report import SCHEMA_VERSION, BenchRow, Report, load_report
 from mnistedge.bench.runner import ChildFailedError, run_bench
 from mnistedge.bench.timing import LatencyStats, time_calls, time_interleaved
+from mnistedge.core.env import Environment, capture_env
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from mnistedge._deps import require
+from mnistedge.core.deps import require
 
 DEFAULT_OUT = Path("artifacts")
 
@@ -200,7 +200,7 @@ def bench(
     )
     if plots:  # fail before minutes of measuring, not after
         require("matplotlib", "bench")
-    from mnistedge._data_cli import load_for_cli
+    from mnistedge.data._cli import load_for_cli
 
     data = load_for_cli(source, quiet=quiet)
     try:

@@ -10,7 +10,6 @@ from typing import Any
 
 import typer
 
-from mnistedge._deps import require
 from mnistedge.bench._cli import (
     DEFAULT_OUT,
     bench_config,
@@ -18,6 +17,7 @@ from mnistedge.bench._cli import (
     measure_with_progress,
     show_and_gate,
 )
+from mnistedge.core.deps import require
 
 
 def goals_table(summary: dict[str, Any]) -> Any:
@@ -56,7 +56,7 @@ def run(
 ) -> None:
     """The main job: data, train, export all six artifacts, bench them, show the table."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
-    from mnistedge._data_cli import load_for_cli
+    from mnistedge.data._cli import load_for_cli
     from mnistedge.export import FidelityError, export_all
     from mnistedge.train import TrainConfig, train
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ArtifactEntry", "BenchConfig", "discover_artifacts", "usable_cores"]
+from mnistedge.core.formats import format_for_path, loadable_formats
+from mnistedge.core.manifest import MANIFEST_NAME, read_manifest
 
-SUFFIX_FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
+__all__ = ["ArtifactEntry", "BenchConfig", "discover_artifacts", "usable_cores"]
 
 
 def usable_cores() -> int:
@@ -71,23 +71,29 @@ class ArtifactEntry:
     manifest_status: str | None  # "ok" | "failed" | "unverified"; None without a manifest
 
 
-def _from_manifest(export_dir: Path, manifest: Path) -> list[ArtifactEntry]:
+def _loadable(path: Path) -> bool:
     try:
-        artifacts = json.loads(manifest.read_text(encoding="utf-8"))["artifacts"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(
-            f"{manifest} is not an export manifest ({exc!r}). Re-run `mnistedge export --format all`."
-        ) from exc
+        format_for_path(path)
+    except ValueError:
+        return False
+    return path.is_file()
+
+
+def _from_manifest(export_dir: Path) -> list[ArtifactEntry]:
+    try:
+        artifacts = read_manifest(export_dir)["artifacts"]
+    except ValueError as exc:
+        raise ValueError(f"{exc} Or re-run `mnistedge export --format all`.") from exc
     entries = []
     for name, meta in artifacts.items():
         path = export_dir / meta.get("file", name)
-        if path.suffix.lower() not in SUFFIX_FORMATS or not path.is_file():
+        if not _loadable(path):
             continue  # e.g. a SavedModel directory, or a file deleted since export
         entries.append(
             ArtifactEntry(
                 file=path.name,
                 path=path,
-                format=meta.get("format") or SUFFIX_FORMATS[path.suffix],
+                format=meta.get("format") or format_for_path(path).name,
                 quantization=meta.get("quantization") or "none",
                 size_bytes=path.stat().st_size,
                 manifest_status=meta.get("status"),
@@ -109,14 +115,13 @@ def discover_artifacts(export_dir: str | Path, only: tuple[str, ...] | None = No
             f"no export directory at {export_dir}: run `mnistedge export --format all` first, "
             "or pass --export-dir."
         )
-    manifest = export_dir / "manifest.json"
-    if manifest.is_file():
-        entries = _from_manifest(export_dir, manifest)
+    if (export_dir / MANIFEST_NAME).is_file():
+        entries = _from_manifest(export_dir)
     else:
         entries = [
-            ArtifactEntry(p.name, p, SUFFIX_FORMATS[p.suffix.lower()], None, p.stat().st_size, None)
+            ArtifactEntry(p.name, p, format_for_path(p).name, None, p.stat().st_size, None)
             for p in sorted(export_dir.iterdir())
-            if p.suffix.lower() in SUFFIX_FORMATS and p.is_file()
+            if _loadable(p)
         ]
     if only:
         unknown = sorted(set(only) - {e.file for e in entries})
@@ -126,7 +131,6 @@ def discover_artifacts(export_dir: str | Path, only: tuple[str, ...] | None = No
             )
         entries = [e for e in entries if e.file in only]
     if not entries:
-        raise ValueError(
-            f"no .tflite or .onnx artifacts in {export_dir}: run `mnistedge export --format all`."
-        )
+        suffixes = " or ".join(str(f.suffix) for f in loadable_formats())
+        raise ValueError(f"no {suffixes} artifacts in {export_dir}: run `mnistedge export --format all`.")
     return entries

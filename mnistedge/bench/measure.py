@@ -20,13 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge._io import atomic_path, atomic_write_json
 from mnistedge.bench.timing import LatencyStats, time_calls, time_interleaved, time_once
+from mnistedge.core.formats import ENGINES, format_for_path
+from mnistedge.core.io import atomic_path, atomic_write_json
 
 __all__ = ["MeasureSpec", "main", "measure", "memory_baseline_mb", "peak_rss_mb"]
-
-# Engines imported before the memory baseline, so their import cost is not counted.
-ENGINE_MODULES = {".tflite": "ai_edge_litert.interpreter", ".onnx": "onnxruntime"}
 
 
 @dataclass(frozen=True)
@@ -113,9 +111,8 @@ def _measure_runtime(spec: MeasureSpec, images: np.ndarray) -> dict[str, Any]:
     from mnistedge.bench.raw import raw_call
     from mnistedge.runtime import load
 
-    module = ENGINE_MODULES.get(Path(spec.model_path).suffix.lower())
-    if module:
-        importlib.import_module(module)
+    # The engine is imported before the memory baseline, so its import cost is not counted.
+    importlib.import_module(ENGINES[format_for_path(spec.model_path).engine].module)
     baseline = memory_baseline_mb()
     start = time.perf_counter_ns()
     clf = load(spec.model_path, provider=spec.provider, threads=spec.threads)
@@ -156,7 +153,7 @@ def _keras_device(tf: Any) -> str:
 
 
 def _measure_keras(spec: MeasureSpec, images: np.ndarray) -> dict[str, Any]:
-    from mnistedge._deps import require
+    from mnistedge.core.deps import require
 
     tf = require("tensorflow", "train")
     keras = require("keras", "train")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistedge._io import atomic_write_text
 from mnistedge.bench.markdown import render_markdown
 from mnistedge.bench.report import Report
+from mnistedge.core.io import atomic_write_text
 
 __all__ = ["write_outputs"]
 

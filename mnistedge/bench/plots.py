@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mnistedge._deps import require
-from mnistedge._io import atomic_path
 from mnistedge.bench.report import BenchRow, Report
+from mnistedge.core.deps import require
+from mnistedge.core.io import atomic_path
 
 __all__ = ["PLOTS", "write_plots"]
 

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mnistedge._io import atomic_write_json
-from mnistedge.bench.env import Environment
+from mnistedge.core.env import Environment
+from mnistedge.core.io import atomic_write_json
 
 __all__ = ["SCHEMA_VERSION", "BenchRow", "Report", "load_report"]
 

@@ -9,8 +9,9 @@ import numpy as np
 
 from mnistedge.bench.config import ArtifactEntry
 from mnistedge.bench.measure import MeasureSpec
-from mnistedge.bench.metrics import accuracy_figures, agreement_figures
 from mnistedge.bench.report import BenchRow
+from mnistedge.core import metrics
+from mnistedge.core.formats import FORMATS
 
 __all__ = ["artifact_rows", "failed_row", "keras_rows"]
 
@@ -35,7 +36,19 @@ def _common(result: dict[str, Any], predictions: np.ndarray, labels: np.ndarray)
         "load_ms": result["load_ms"],
         "cold_ms": result["cold_ms"],
         "peak_memory_mb": result.get("peak_memory_mb"),
-        **accuracy_figures(predictions, labels),
+        "n_test": len(labels),
+        "accuracy": metrics.accuracy(predictions, labels),
+        "per_class_accuracy": metrics.per_class_accuracy(predictions, labels),
+    }
+
+
+def _versus(predictions: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """How the artifact's labels compare with the reference's (the Keras model's)."""
+    return {
+        "accuracy_delta_pp": metrics.accuracy_delta_pp(predictions, reference, labels),
+        "agreement": metrics.agreement(predictions, reference),
+        "flipped": int(metrics.flipped_indices(predictions, reference).size),
+        "per_class_delta_pp": metrics.per_class_delta_pp(predictions, reference, labels),
     }
 
 
@@ -98,7 +111,7 @@ def artifact_rows(
     info = result["info"]
     common = _common(result, predictions, labels)
     if reference is not None:
-        common.update(agreement_figures(predictions, reference[1], labels))
+        common.update(_versus(predictions, reference[1], labels))
     keras_p50 = _keras_p50(reference)
     raw_p50 = {t["batch_size"]: t["p50_ms"] for t in result.get("raw", [])}
     rows = []
@@ -133,9 +146,7 @@ def failed_row(spec: MeasureSpec, entry: ArtifactEntry | None, error: str) -> Be
         artifact="model.keras" if is_keras else entry.file,
         format="keras" if is_keras else entry.format,
         quantization="none" if is_keras else (entry.quantization or "unknown"),
-        engine="keras"
-        if is_keras
-        else {"tflite": "litert", "onnx": "onnxruntime"}.get(entry.format, entry.format),
+        engine="keras" if is_keras else FORMATS[entry.format].engine,
         call="model(x)" if is_keras else "predict",
         provider=spec.provider,
         threads=spec.threads,

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge._io import atomic_path, atomic_write_json
 from mnistedge.bench.config import ArtifactEntry, BenchConfig, discover_artifacts
-from mnistedge.bench.env import capture_env
 from mnistedge.bench.measure import MeasureSpec
 from mnistedge.bench.report import Report
 from mnistedge.bench.rows import artifact_rows, failed_row, keras_rows
 from mnistedge.bench.summary import summarize
+from mnistedge.core.env import capture_env
+from mnistedge.core.io import atomic_path, atomic_write_json
 
 __all__ = ["ChildFailedError", "Progress", "run_bench", "run_child"]
 

@@ -6,11 +6,12 @@
 ``manifest.json`` beside the artifacts.
 """
 
+from mnistedge.core.manifest import MANIFEST_NAME, read_manifest
+from mnistedge.core.tensors import Quantization, Status, TensorSpec
 from mnistedge.export.api import export_all, export_artifact
-from mnistedge.export.artifact import Artifact, Quantization, Status, TensorSpec
+from mnistedge.export.artifact import Artifact, FidelityError
 from mnistedge.export.calibration import CalibrationConfig
-from mnistedge.export.fidelity import DEFAULT_THRESHOLDS, Fidelity, FidelityError, Thresholds
-from mnistedge.export.manifest import MANIFEST_NAME, read_manifest
+from mnistedge.export.fidelity import DEFAULT_THRESHOLDS, Fidelity, Thresholds
 from mnistedge.export.registry import EDGE_ARTIFACTS, EXPORTERS
 
 __all__ = [

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge.export.artifact import Quantization, TensorSpec
+from mnistedge.core.formats import FORMATS
+from mnistedge.core.tensors import Quantization, TensorSpec
 
 __all__ = ["Exporter", "Written"]
 
@@ -31,8 +32,7 @@ class Exporter:
     writes the artifact to ``path`` atomically (a killed export leaves nothing under that name).
     """
 
-    format: str  # the registry key and the manifest's "format"
-    quantizations: tuple[Quantization, ...]  # what --quantize accepts for this format
+    format: str  # a key of core.formats.FORMATS: the manifest's "format"
     write: Callable[..., Written]
     filename: Callable[[Quantization, Mapping[str, Any]], str]  # default artifact name
     options: Mapping[str, Any] = field(default_factory=dict)  # format-specific option -> default
@@ -40,6 +40,11 @@ class Exporter:
     calibration_methods: tuple[str, ...] = ("minmax",)  # int8 range estimators it implements
     # How fidelity runs the artifact; None means through mnistedge.runtime.load (the edge path).
     predict_proba: Callable[[Path, np.ndarray], np.ndarray] | None = None
+
+    @property
+    def quantizations(self) -> tuple[Quantization, ...]:
+        """What --quantize accepts for this format (the format table says)."""
+        return FORMATS[self.format].quantizations
 
     def resolve(self, quantization: Quantization, options: Mapping[str, Any]) -> dict[str, Any]:
         """Check the quantization and options for this format; return options with defaults filled.

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge._deps import require
-from mnistedge.contract import INPUT_NAME, MODEL_INPUT_SHAPE, NUM_CLASSES, OUTPUT_NAME
+from mnistedge.core.contract import INPUT_NAME, MODEL_INPUT_SHAPE, NUM_CLASSES, OUTPUT_NAME
+from mnistedge.core.deps import require
 
 __all__ = [
     "input_signature",
@@ -28,7 +28,7 @@ REFERENCE_BATCH = 1000
 
 
 def load_keras_model(path: Path) -> Any:
-    """Load a ``.keras`` model and check it follows ``mnistedge.contract``.
+    """Load a ``.keras`` model and check it follows ``mnistedge.core.contract``.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -45,7 +45,7 @@ def load_keras_model(path: Path) -> Any:
         raise ValueError(
             f"{path} takes {input_shape} and returns {output_shape}; mnistedge exports models that take "
             f"raw pixels (None, 28, 28, 1) and return softmax probabilities (None, {NUM_CLASSES}) "
-            "(see mnistedge.contract)."
+            "(see mnistedge.core.contract)."
         )
     return model
 

@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge._deps import require
-from mnistedge._io import sha256_file
-from mnistedge.contract import PREPROCESSING
+from mnistedge.core.contract import PREPROCESSING
+from mnistedge.core.deps import require
+from mnistedge.core.io import digest, sha256_file
+from mnistedge.core.manifest import update_manifest
+from mnistedge.core.tensors import Quantization, Status
 from mnistedge.export._exporter import Exporter
 from mnistedge.export._graph import load_keras_model, reference_probabilities
-from mnistedge.export.artifact import Artifact, Quantization, Status
+from mnistedge.export.artifact import Artifact, FidelityError
 from mnistedge.export.calibration import (
     CalibrationConfig,
     CalibrationSet,
@@ -23,8 +25,7 @@ from mnistedge.export.calibration import (
     calibration_set,
     check_images,
 )
-from mnistedge.export.fidelity import DEFAULT_THRESHOLDS, FidelityError, Thresholds, compute_fidelity
-from mnistedge.export.manifest import digest, update_manifest
+from mnistedge.export.fidelity import DEFAULT_THRESHOLDS, Thresholds, compute_fidelity
 from mnistedge.export.registry import EDGE_ARTIFACTS, EXPORTERS, get_exporter
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_OUT", "export_all", "export_artifact"]
@@ -183,7 +184,7 @@ def export_artifact(
     """Export the Keras model at ``model`` to one artifact in ``out_dir`` and check its fidelity.
 
     Args:
-        model: a ``.keras`` file following ``mnistedge.contract``.
+        model: a ``.keras`` file following ``mnistedge.core.contract``.
         format: a key of ``EXPORTERS`` ("tflite", "onnx", "saved_model").
         quantize: "none", "fp16", "dynamic" or "int8" (what the format supports).
         data: an ``mnistedge.data.MNIST`` or look-alike; int8 calibrates on ``x_train``, fidelity

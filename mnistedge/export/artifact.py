@@ -1,66 +1,22 @@
-"""What an export produces: the quantization vocabulary, tensor specs and the Artifact record.
+"""What an export produces: the Artifact record, exactly one manifest entry.
 
-This module is light (numpy-free even): the CLI and the registry import it at start-up.
+This module is light (numpy-free even): the CLI imports it at start-up.
 """
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mnistedge.core.tensors import Quantization, Status, TensorSpec
 
 if TYPE_CHECKING:
     from mnistedge.export.calibration import CalibrationConfig
     from mnistedge.export.fidelity import Fidelity
 
-__all__ = ["Artifact", "Quantization", "Status", "TensorSpec"]
-
-
-class Quantization(enum.StrEnum):
-    """How the weights (and for int8 the activations) are stored. Built straight from CLI strings."""
-
-    NONE = "none"  # float32 as trained
-    FP16 = "fp16"  # float16 weights, float32 compute
-    DYNAMIC = "dynamic"  # int8 weights, activations quantized on the fly
-    INT8 = "int8"  # full integer: int8 weights and activations, calibrated
-
-    @classmethod
-    def parse(cls, value: str | Quantization) -> Quantization:
-        """``Quantization(value)`` with an error that lists the valid values."""
-        try:
-            return cls(value)
-        except ValueError:
-            valid = ", ".join(q.value for q in cls)
-            raise ValueError(f"Unknown quantization {value!r}. Valid quantizations are: {valid}.") from None
-
-
-class Status(enum.StrEnum):
-    """An artifact's standing in the manifest."""
-
-    OK = "ok"  # written and its fidelity check passed
-    FAILED = "failed"  # written, but its fidelity check missed a threshold
-    UNVERIFIED = "unverified"  # written, fidelity not checked (``verify=False``) or not yet
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A model input or output as its engine sees it (manifest ``input``/``output``)."""
-
-    name: str
-    shape: tuple[int, ...]  # -1 marks the dynamic batch dimension
-    dtype: str  # numpy dtype name: "float32", "int8", "uint8"
-    scale: float | None = None  # quantized tensors only: real = scale * (q - zero_point)
-    zero_point: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "shape": list(self.shape),
-            "dtype": self.dtype,
-            "scale": self.scale,
-            "zero_point": self.zero_point,
-        }
+__all__ = ["Artifact", "FidelityError"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +37,7 @@ class Artifact:
     converter: dict[str, Any]  # {"name", "opset", "versions": {library: version}}
     input: TensorSpec
     output: TensorSpec
-    preprocessing: dict[str, Any]  # mnistedge.contract.PREPROCESSING
+    preprocessing: dict[str, Any]  # mnistedge.core.contract.PREPROCESSING
     calibration: CalibrationConfig | None = None  # int8 only
     fidelity: Fidelity | None = field(default=None)  # None when not verified
 
@@ -105,3 +61,34 @@ class Artifact:
             "calibration": self.calibration.to_dict() if self.calibration else None,
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
         }
+
+
+class FidelityError(RuntimeError):
+    """Exported artifacts missed their fidelity thresholds. They stay on disk, marked failed.
+
+    Attributes:
+        artifacts: the failed artifacts (each with its ``fidelity``).
+        exported: every artifact the call wrote, failed or not.
+    """
+
+    def __init__(self, artifacts: Sequence[Artifact], exported: Sequence[Artifact] = ()) -> None:
+        self.artifacts = tuple(artifacts)
+        self.exported = tuple(exported) or self.artifacts
+        lines = [
+            f"{a.file}: {'; '.join(a.fidelity.failures)} [{a.fidelity.summary()}]"
+            for a in self.artifacts
+            if a.fidelity is not None
+        ]
+        super().__init__(
+            "Fidelity check failed (artifacts kept on disk, marked 'failed' in manifest.json):\n  "
+            + "\n  ".join(lines)
+            + "\nFix: retrain or recalibrate (e.g. more --calibration-samples), relax the thresholds, "
+            "or pass --no-verify (verify=False) to skip the check."
+        )
+
+    @property
+    def fidelity(self) -> Fidelity:
+        """The first failed artifact's figures."""
+        fidelity = self.artifacts[0].fidelity
+        assert fidelity is not None
+        return fidelity

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mnistedge.contract import IMAGE_SHAPE, MODEL_INPUT_SHAPE
+from mnistedge.core.contract import IMAGE_SHAPE, MODEL_INPUT_SHAPE
 
 __all__ = [
     "CALIBRATION_METHODS",

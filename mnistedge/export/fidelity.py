@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from mnistedge.export.artifact import Quantization
+from mnistedge.core import metrics
+from mnistedge.core.tensors import Quantization
 
-if TYPE_CHECKING:
-    from mnistedge.export.artifact import Artifact
-
-__all__ = ["DEFAULT_THRESHOLDS", "Fidelity", "FidelityError", "Thresholds", "compute_fidelity"]
+__all__ = ["DEFAULT_THRESHOLDS", "Fidelity", "Thresholds", "compute_fidelity"]
 
 MAX_FLIPPED_RECORDED = 1000  # the manifest lists at most this many flipped indices
 
@@ -106,15 +103,11 @@ def compute_fidelity(
         )
     n = int(labels.shape[0])
     predicted, expected = probabilities.argmax(axis=1), reference.argmax(axis=1)
-    flipped = np.flatnonzero(predicted != expected)
-    correct, reference_correct = int(np.sum(predicted == labels)), int(np.sum(expected == labels))
-    # From counts, so 3 more right out of 10,000 is exactly +0.03 pp, not 0.0299999.
-    accuracy, reference_accuracy = correct / n, reference_correct / n
-    delta_pp = 100.0 * (correct - reference_correct) / n
-    agreement = (n - flipped.size) / n
-    max_diff = float(np.max(np.abs(probabilities - reference)))
-    if not np.isfinite(max_diff):
-        max_diff = float("inf")
+    flipped = metrics.flipped_indices(predicted, expected)
+    accuracy, reference_accuracy = metrics.accuracy(predicted, labels), metrics.accuracy(expected, labels)
+    delta_pp = metrics.accuracy_delta_pp(predicted, expected, labels)
+    agreement = metrics.agreement(predicted, expected)
+    max_diff = metrics.max_abs_diff(probabilities, reference)
 
     failures = []
     if agreement < thresholds.min_agreement:
@@ -135,34 +128,3 @@ def compute_fidelity(
         thresholds=thresholds,
         failures=tuple(failures),
     )
-
-
-class FidelityError(RuntimeError):
-    """Exported artifacts missed their fidelity thresholds. They stay on disk, marked failed.
-
-    Attributes:
-        artifacts: the failed artifacts (each with its ``fidelity``).
-        exported: every artifact the call wrote, failed or not.
-    """
-
-    def __init__(self, artifacts: Sequence[Artifact], exported: Sequence[Artifact] = ()) -> None:
-        self.artifacts = tuple(artifacts)
-        self.exported = tuple(exported) or self.artifacts
-        lines = [
-            f"{a.file}: {'; '.join(a.fidelity.failures)} [{a.fidelity.summary()}]"
-            for a in self.artifacts
-            if a.fidelity is not None
-        ]
-        super().__init__(
-            "Fidelity check failed (artifacts kept on disk, marked 'failed' in manifest.json):\n  "
-            + "\n  ".join(lines)
-            + "\nFix: retrain or recalibrate (e.g. more --calibration-samples), relax the thresholds, "
-            "or pass --no-verify (verify=False) to skip the check."
-        )
-
-    @property
-    def fidelity(self) -> Fidelity:
-        """The first failed artifact's figures."""
-        fidelity = self.artifacts[0].fidelity
-        assert fidelity is not None
-        return fidelity

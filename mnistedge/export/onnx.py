@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge._deps import require
-from mnistedge._io import atomic_path
+from mnistedge.core.deps import require
+from mnistedge.core.env import library_versions
+from mnistedge.core.io import atomic_path
+from mnistedge.core.tensors import Quantization, TensorSpec
 from mnistedge.export._exporter import Exporter, Written
 from mnistedge.export._graph import input_signature, serving_function
-from mnistedge.export.artifact import Quantization, TensorSpec
 from mnistedge.export.calibration import CALIBRATION_METHODS, CalibrationSet
-from mnistedge.export.manifest import library_versions
 
 __all__ = ["EXPORTER", "OPSETS", "read_io", "write_onnx"]
 
@@ -126,7 +126,6 @@ def _check_options(quantization: Quantization, options: Mapping[str, Any]) -> No
 
 EXPORTER = Exporter(
     format="onnx",
-    quantizations=(Quantization.NONE, Quantization.INT8),
     write=write_onnx,
     filename=_filename,
     options={"opset": DEFAULT_OPSET},

@@ -1,33 +1,20 @@
-"""The one registry of export formats (no if/elif on format names anywhere else)."""
+"""The exporters, one per format in ``core.formats.FORMATS`` that has one (no if/elif on names)."""
 
 from __future__ import annotations
 
-from mnistedge.export import onnx, saved_model, tflite
+from mnistedge.core.formats import EDGE_ARTIFACTS, FORMATS, get_format, resolve
 from mnistedge.export._exporter import Exporter
-from mnistedge.export.artifact import Quantization
 
 __all__ = ["EDGE_ARTIFACTS", "EXPORTERS", "get_exporter"]
 
 EXPORTERS: dict[str, Exporter] = {
-    exporter.format: exporter for exporter in (tflite.EXPORTER, onnx.EXPORTER, saved_model.EXPORTER)
+    name: resolve(fmt.exporter) for name, fmt in FORMATS.items() if fmt.exporter
 }
-
-# What `export_all` / `mnistedge export --format all` writes: every artifact that goes onto a device.
-EDGE_ARTIFACTS: tuple[tuple[str, Quantization], ...] = (
-    ("tflite", Quantization.NONE),
-    ("tflite", Quantization.FP16),
-    ("tflite", Quantization.DYNAMIC),
-    ("tflite", Quantization.INT8),
-    ("onnx", Quantization.NONE),
-    ("onnx", Quantization.INT8),
-)
 
 
 def get_exporter(format: str) -> Exporter:
-    """The exporter for ``format``; ``ValueError`` listing the supported formats otherwise."""
-    try:
+    """The exporter for ``format``; ``ValueError`` listing the exportable formats otherwise."""
+    if format in EXPORTERS:
         return EXPORTERS[format]
-    except KeyError:
-        raise ValueError(
-            f"Unknown format {format!r}. Supported formats are: {', '.join(EXPORTERS)}."
-        ) from None
+    get_format(format)  # an unknown name gets the table's own message
+    raise ValueError(f"Format {format!r} has no exporter. Exportable formats are: {', '.join(EXPORTERS)}.")

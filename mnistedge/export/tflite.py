@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge._deps import require
-from mnistedge._io import atomic_write_bytes
+from mnistedge.core.deps import require
+from mnistedge.core.env import library_versions
+from mnistedge.core.io import atomic_write_bytes
+from mnistedge.core.tensors import Quantization, TensorSpec
 from mnistedge.export._exporter import Exporter, Written
 from mnistedge.export._graph import write_saved_model
-from mnistedge.export.artifact import Quantization, TensorSpec
 from mnistedge.export.calibration import CalibrationSet
-from mnistedge.export.manifest import library_versions
 
 __all__ = ["EXPORTER", "IO_TYPES", "read_io", "write_tflite"]
 
@@ -124,7 +124,6 @@ def _check_options(quantization: Quantization, options: Mapping[str, Any]) -> No
 
 EXPORTER = Exporter(
     format="tflite",
-    quantizations=tuple(_CONFIGURE),
     write=write_tflite,
     filename=_filename,
     options={"io_type": None},  # None: int8 for int8 models (float32 for the others)

@@ -12,15 +12,17 @@ Bench uses ``prepare`` + the raw ``session``/``interpreter`` to time the bare en
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from mnistedge.contract import MODEL_INPUT_SHAPE, NUM_CLASSES, PIXEL_RANGE
+from mnistedge.core.contract import MODEL_INPUT_SHAPE, NUM_CLASSES, PIXEL_RANGE
+from mnistedge.core.formats import FORMATS, loadable_formats, resolve
+from mnistedge.core.tensors import TensorSpec
 from mnistedge.runtime._quant import InputCodec, OutputCodec
-from mnistedge.runtime._spec import TensorSpec
 
-__all__ = ["Backend", "check_contract", "make_codecs"]
+__all__ = ["Backend", "backend_class", "check_contract", "make_codecs", "self_test"]
 
 
 class Backend(Protocol):
@@ -40,11 +42,11 @@ class Backend(Protocol):
 
 
 def check_contract(path: Any, inp: TensorSpec, out: TensorSpec) -> None:
-    """Refuse models whose I/O is not (N, 28, 28, 1) -> (N, 10) (see mnistedge.contract)."""
+    """Refuse models whose I/O is not (N, 28, 28, 1) -> (N, 10) (see mnistedge.core.contract)."""
     if len(inp.shape) != 4 or tuple(inp.shape[1:]) != MODEL_INPUT_SHAPE:
         raise ValueError(
             f"{path}: model input {inp.name!r} has shape {list(inp.shape)}; the mnistedge "
-            f"contract is [N, 28, 28, 1] raw pixels (see mnistedge.contract)"
+            f"contract is [N, 28, 28, 1] raw pixels (see mnistedge.core.contract)"
         )
     if len(out.shape) != 2 or out.shape[1] != NUM_CLASSES:
         raise ValueError(
@@ -73,3 +75,28 @@ def make_codecs(
     preprocessing = entry.get("preprocessing") or {}
     pixel_range = preprocessing.get("pixel_range") or PIXEL_RANGE
     return inp, out, InputCodec(inp, tuple(pixel_range)), OutputCodec(out)
+
+
+def backend_class(format: str) -> Any:
+    """The runtime backend class for a loadable format (the format table names it)."""
+    loader = FORMATS[format].loader
+    if loader is None:
+        raise ValueError(
+            f"format {format!r} has no runtime loader; loadable: "
+            f"{', '.join(f.name for f in loadable_formats())}"
+        )
+    return resolve(loader)
+
+
+def self_test(backend: Any, path: Path) -> None:
+    """Run batches of 2 and 1 once at load: a model that cannot run fails here, not later."""
+    for n in (2, 1):
+        try:
+            raw = backend.invoke(backend.input_codec.from_uint8(np.zeros((n, 28, 28, 1), np.uint8)))
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: the model loads but does not run: {exc}") from None
+        if raw.shape != (n, NUM_CLASSES):
+            raise ValueError(
+                f"{path}: a batch of {n} gave output shape {tuple(raw.shape)}, expected "
+                f"({n}, {NUM_CLASSES}); the model does not follow mnistedge.core.contract"
+            )

@@ -7,18 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge.contract import NUM_CLASSES
-from mnistedge.runtime._inputs import as_batch
+from mnistedge.core.formats import FORMATS
+from mnistedge.core.images import as_batch
+from mnistedge.runtime._backend import backend_class, self_test
 from mnistedge.runtime._integrity import ModelFile, read_model
-from mnistedge.runtime._litert import LiteRTBackend
-from mnistedge.runtime._onnxrt import OnnxRuntimeBackend
 from mnistedge.runtime._probe import probe
 from mnistedge.runtime._providers import canonical, check_threads, import_engine
 from mnistedge.runtime._spec import RuntimeInfo
 
-__all__ = ["BACKENDS", "Classifier", "load", "self_test"]
+__all__ = ["Classifier", "load"]
 
-BACKENDS: dict[str, Any] = {"tflite": LiteRTBackend, "onnx": OnnxRuntimeBackend}
 _NDARRAY = np.ndarray
 _UINT8 = np.dtype(np.uint8)
 _BATCH_TAILS = frozenset({(28, 28), (28, 28, 1), (784,)})  # shape[1:] of accepted batches
@@ -77,20 +75,6 @@ class Classifier:
         return f"Classifier({i.path!r}, {i.format}/{i.quantization}, {i.engine}:{i.provider})"
 
 
-def self_test(backend: Any, path: Path) -> None:
-    """Run batches of 2 and 1 once at load: a model that cannot run fails here, not later."""
-    for n in (2, 1):
-        try:
-            raw = backend.invoke(backend.input_codec.from_uint8(np.zeros((n, 28, 28, 1), np.uint8)))
-        except RuntimeError as exc:
-            raise ValueError(f"{path}: the model loads but does not run: {exc}") from None
-        if raw.shape != (n, NUM_CLASSES):
-            raise ValueError(
-                f"{path}: a batch of {n} gave output shape {tuple(raw.shape)}, expected "
-                f"({n}, {NUM_CLASSES}); the model does not follow mnistedge.contract"
-            )
-
-
 def load(
     path: str | Path,
     *,
@@ -120,19 +104,19 @@ def load(
     Raises:
         FileNotFoundError, IsADirectoryError, OSError: the path is not a readable file.
         ValueError: unknown format, malformed model, sha256 mismatch, or a model whose I/O
-            does not follow mnistedge.contract.
+            does not follow mnistedge.core.contract.
         RuntimeError: ``strict`` and the provider is not available; or the probe process
             cannot start (then pass ``isolate=False``).
         MissingDependencyError: the engine is not installed (message has the pip command).
     """
     model = read_model(path, verify=verify)
-    engine = BACKENDS[model.format].engine
+    engine = FORMATS[model.format].engine
     import_engine(engine)  # a missing engine says what to pip install, before anything else
     canonical(provider, engine)  # bad arguments fail here, not in the probe process
     check_threads(threads)
     if isolate or (isolate is None and not model.manifest_verified):
         probe(model, provider=provider, threads=threads)
-    backend = BACKENDS[model.format](model, provider=provider, threads=threads, strict=strict)
+    backend = backend_class(model.format)(model, provider=provider, threads=threads, strict=strict)
     self_test(backend, model.path)
     info = RuntimeInfo(
         path=str(model.path),

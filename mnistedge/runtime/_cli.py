@@ -63,7 +63,7 @@ def predict(
     threads: int | None = typer.Option(None, "--threads", min=1, help="Engine threads."),
 ) -> None:
     """Classify handwritten digits: MNIST-style preprocessing, then the digit and top-3."""
-    from mnistedge._io import atomic_write_bytes
+    from mnistedge.core.io import atomic_write_bytes
     from mnistedge.runtime import load
     from mnistedge.runtime.preprocess import to_png_bytes
 

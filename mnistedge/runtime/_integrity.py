@@ -6,24 +6,17 @@ open of the path), so what was verified is exactly what runs.
 
 from __future__ import annotations
 
-import json
 import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnistedge._io import sha256_bytes
-from mnistedge.runtime import _onnx_check, _tflite_check
+from mnistedge.core.formats import Format, format_for_path, resolve
+from mnistedge.core.io import sha256_bytes
+from mnistedge.core.manifest import MANIFEST_NAME, manifest_entry
 
-__all__ = ["FORMATS", "MANIFEST_NAME", "ModelFile", "manifest_entry", "read_model"]
-
-MANIFEST_NAME = "manifest.json"
-# suffix -> (format, structural check raising ValueError on malformed bytes)
-FORMATS = {
-    ".tflite": ("tflite", _tflite_check.verify),
-    ".onnx": ("onnx", _onnx_check.verify),
-}
+__all__ = ["ModelFile", "read_model", "structural_check"]
 
 
 @dataclass(frozen=True)
@@ -39,13 +32,9 @@ class ModelFile:
     facts: dict[str, Any] = field(default_factory=dict)  # from the structural check
 
 
-def _format_of(path: Path) -> tuple[str, Any]:
-    try:
-        return FORMATS[path.suffix.lower()]
-    except KeyError:
-        raise ValueError(
-            f"{path}: unknown model format {path.suffix or '(no suffix)'!r}; supported: {', '.join(FORMATS)}"
-        ) from None
+def structural_check(fmt: Format, data: bytes) -> dict[str, Any]:
+    """Run the format's own walk over the bytes (ValueError on malformed ones); return its facts."""
+    return resolve(fmt.checker)(data) if fmt.checker else {}
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -61,27 +50,6 @@ def _read_bytes(path: Path) -> bytes:
         return fh.read()
 
 
-def manifest_entry(path: Path, *, strict_json: bool) -> dict[str, Any] | None:
-    """This file's entry in a manifest.json beside it, or None when there is none."""
-    manifest = path.parent / MANIFEST_NAME
-    if not manifest.is_file():
-        return None
-    try:
-        doc = json.loads(manifest.read_text(encoding="utf-8"))
-        entry = doc["artifacts"].get(path.name)
-        if entry is not None and not isinstance(entry, dict):
-            raise TypeError(f"artifacts[{path.name!r}] is a {type(entry).__name__}, not an object")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        message = f"{manifest}: cannot read the manifest ({exc!r})"
-        if strict_json:
-            raise ValueError(
-                message + "; fix or remove it, or load with verify=False to skip the check"
-            ) from exc
-        warnings.warn(message + "; ignoring it", RuntimeWarning, stacklevel=4)
-        return None
-    return entry
-
-
 def read_model(path: str | Path, *, verify: bool = True) -> ModelFile:
     """Read and check a model file.
 
@@ -95,10 +63,10 @@ def read_model(path: str | Path, *, verify: bool = True) -> ModelFile:
             (the message names the path, the expected and the actual digest).
     """
     path = Path(path)
-    fmt, check = _format_of(path)
+    fmt = format_for_path(path)
     data = _read_bytes(path)
     digest = sha256_bytes(data)
-    entry = manifest_entry(path, strict_json=verify)
+    entry = manifest_entry(path, strict=verify)
     verified = False
     if entry is not None and verify:
         expected = entry.get("sha256")
@@ -117,7 +85,7 @@ def read_model(path: str | Path, *, verify: bool = True) -> ModelFile:
             stacklevel=3,
         )
     try:
-        facts = check(data)
+        facts = structural_check(fmt, data)
     except ValueError as exc:
-        raise ValueError(f"{path}: not a valid {fmt} model: {exc}") from None
-    return ModelFile(path, fmt, data, digest, entry, verified, facts)
+        raise ValueError(f"{path}: not a valid {fmt.name} model: {exc}") from None
+    return ModelFile(path, fmt.name, data, digest, entry, verified, facts)

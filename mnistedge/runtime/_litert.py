@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from mnistedge.core.tensors import TensorSpec
 from mnistedge.runtime._backend import check_contract, make_codecs
 from mnistedge.runtime._integrity import ModelFile
 from mnistedge.runtime._providers import LITERT_PROVIDERS, check_threads, import_engine, resolve
-from mnistedge.runtime._spec import TensorSpec
 
 __all__ = ["LiteRTBackend"]
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from mnistedge.core.tensors import TensorSpec
 from mnistedge.runtime._backend import check_contract, make_codecs
 from mnistedge.runtime._integrity import ModelFile
 from mnistedge.runtime._providers import check_threads, fallback_warning, import_engine, rank_ort, resolve
-from mnistedge.runtime._spec import TensorSpec
 
 __all__ = ["OnnxRuntimeBackend"]
 

@@ -191,8 +191,8 @@ def _serve() -> None:
     """Worker loop: read ``header + bytes``, load like ``load()`` does, reply one JSON line."""
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # engines that print must not corrupt the reply stream
-    from mnistedge._io import sha256_bytes
-    from mnistedge.runtime._classifier import BACKENDS, self_test
+    from mnistedge.core.io import sha256_bytes
+    from mnistedge.runtime._backend import backend_class, self_test
     from mnistedge.runtime._integrity import ModelFile
 
     print(json.dumps({"ready": True}), file=replies, flush=True)
@@ -205,7 +205,9 @@ def _serve() -> None:
             model = ModelFile(path, meta["format"], data, sha256_bytes(data), meta["entry"], False)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the caller reports provider fallback itself
-                backend = BACKENDS[model.format](model, provider=meta["provider"], threads=meta["threads"])
+                backend = backend_class(model.format)(
+                    model, provider=meta["provider"], threads=meta["threads"]
+                )
             self_test(backend, path)
             reply: dict[str, Any] = {"ok": True}
         except Exception as exc:  # every rejection goes back to the caller as text

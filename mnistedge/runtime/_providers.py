@@ -11,10 +11,10 @@ import importlib
 import warnings
 from types import ModuleType
 
-from mnistedge._deps import MissingDependencyError
+from mnistedge.core.deps import MissingDependencyError
+from mnistedge.core.formats import ENGINES
 
 __all__ = [
-    "ENGINE_PACKAGES",
     "LITERT_PROVIDERS",
     "ORT_PREFERENCE",
     "available_providers",
@@ -49,22 +49,18 @@ ORT_ALIASES = {
     "cpu": "CPUExecutionProvider",
 }
 LITERT_PROVIDERS = ("xnnpack", "cpu")
-# engine -> (module to import, PyPI package). Both are in the base install.
-ENGINE_PACKAGES = {
-    "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    "onnxruntime": ("onnxruntime", "onnxruntime"),
-}
 
 
 def import_engine(engine: str) -> ModuleType:
     """Import an inference engine lazily; a missing one raises with the exact pip command."""
-    module, package = ENGINE_PACKAGES[engine]
+    spec = ENGINES[engine]
     try:
-        return importlib.import_module(module)
+        return importlib.import_module(spec.module)
     except ImportError as exc:
+        where = f"mnistedge[{spec.extra}]" if spec.extra else "mnistedge"
         raise MissingDependencyError(
-            f"{package} is not installed, and running this model needs it. "
-            f"Install it with: pip install {package}  (it is part of: pip install mnistedge)"
+            f"{spec.package} is not installed, and running this model needs it. "
+            f"Install it with: pip install {spec.package}  (it is part of: pip install '{where}')"
         ) from exc
 
 

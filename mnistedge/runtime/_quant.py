@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnistedge.contract import PIXEL_RANGE
-from mnistedge.runtime._spec import TensorSpec
+from mnistedge.core.contract import PIXEL_RANGE
+from mnistedge.core.tensors import TensorSpec
 
 __all__ = ["InputCodec", "OutputCodec"]
 

@@ -1,31 +1,13 @@
-"""Typed descriptions of a loaded model: its tensors and what actually runs it."""
+"""What a loaded model is and what actually runs it (tensors: ``core.tensors.TensorSpec``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["RuntimeInfo", "TensorSpec"]
+from mnistedge.core.tensors import TensorSpec
 
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One model input or output as the engine sees it."""
-
-    name: str
-    shape: tuple[int, ...]  # -1 marks a dynamic dimension (the batch)
-    dtype: str  # numpy dtype name: "float32", "float16", "int8", "uint8"
-    scale: float | None = None  # quantized tensors only: real = scale * (q - zero_point)
-    zero_point: int | None = None
-
-    @property
-    def quantized(self) -> bool:
-        return self.scale is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["shape"] = list(self.shape)
-        return out
+__all__ = ["RuntimeInfo"]
 
 
 @dataclass(frozen=True)

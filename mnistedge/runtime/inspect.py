@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mnistedge.runtime._integrity import MANIFEST_NAME, manifest_entry, read_model
-from mnistedge.runtime._spec import TensorSpec
+from mnistedge.core.manifest import MANIFEST_NAME, manifest_entry
+from mnistedge.core.tensors import TensorSpec
+from mnistedge.runtime._integrity import read_model
 
 __all__ = ["ModelReport", "inspect_model"]
 
@@ -41,7 +42,7 @@ class ModelReport:
 def _manifest_status(path: Path, sha256: str) -> tuple[str, str | None]:
     if not (path.parent / MANIFEST_NAME).is_file():
         return "no manifest", None
-    entry = manifest_entry(path, strict_json=False)
+    entry = manifest_entry(path, strict=False)
     if entry is None:
         return "not listed", None
     expected = entry.get("sha256")

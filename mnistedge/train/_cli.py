@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mnistedge._deps import require
+from mnistedge.core.deps import require
 from mnistedge.train.archs import ARCHS
 from mnistedge.train.config import TrainConfig
 
@@ -78,7 +78,7 @@ def train(
     # Say what to install before fetching 50 MB of data that could not be used.
     require("tensorflow", "train")
     require("matplotlib", "train")
-    from mnistedge._data_cli import load_for_cli
+    from mnistedge.data._cli import load_for_cli
 
     data = load_for_cli(source, quiet=quiet)
     if not quiet:

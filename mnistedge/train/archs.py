@@ -2,7 +2,7 @@
 
 Each entry pairs a layer builder with the hyperparameters it is trained with by
 default (its preset) and where it comes from. Every model follows
-:mod:`mnistedge.contract`: raw pixels float32 (N, 28, 28, 1) in [0, 255] go
+:mod:`mnistedge.core.contract`: raw pixels float32 (N, 28, 28, 1) in [0, 255] go
 through ``Rescaling(1/255)`` first, and a softmax Dense layer ends the graph. The
 tutorial models were written for flattened 784-float inputs; here a Flatten
 after the Rescaling gives them exactly that, so their layers stay as published.
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import Any
 
-from mnistedge import contract
+from mnistedge.core import contract
 
 __all__ = ["ARCHS", "TARGET_METRICS", "Arch", "Preset", "Target", "build_model", "count_macs", "get_arch"]
 
@@ -263,8 +263,8 @@ def get_arch(name: str) -> Arch:
 
 
 def build_model(arch: str) -> Any:
-    """Build the uncompiled Keras model for ``arch``, following mnistedge.contract."""
-    from mnistedge._deps import require
+    """Build the uncompiled Keras model for ``arch``, following mnistedge.core.contract."""
+    from mnistedge.core.deps import require
 
     keras = require("keras", "train", package="tensorflow")
     spec = get_arch(arch)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mnistedge import __version__
-from mnistedge._io import sha256_bytes
+from mnistedge.core.io import sha256_bytes
 
 __all__ = ["data_record", "device_record", "versions_record"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge import contract
-from mnistedge._deps import require
+from mnistedge.core import metrics
+from mnistedge.core.deps import require
 
 __all__ = ["Evaluation", "evaluate_probabilities", "evaluate_saved_model"]
 
@@ -38,17 +38,14 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> Eva
     labels = labels.astype(np.int64)
     predicted = probabilities.argmax(axis=1)
     true_prob = np.clip(probabilities[np.arange(len(labels)), labels], _EPSILON, 1.0)
-    confusion = np.zeros((contract.NUM_CLASSES, contract.NUM_CLASSES), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
     per_class = {
-        str(d): float(confusion[d, d] / confusion[d].sum()) if confusion[d].sum() else 0.0
-        for d in range(contract.NUM_CLASSES)
+        str(d): value or 0.0 for d, value in enumerate(metrics.per_class_accuracy(predicted, labels))
     }
     return Evaluation(
-        accuracy=float((predicted == labels).mean()),
+        accuracy=metrics.accuracy(predicted, labels),
         loss=float(-np.log(true_prob).mean()),
         per_class_accuracy=per_class,
-        confusion_matrix=confusion.tolist(),
+        confusion_matrix=metrics.confusion_matrix(predicted, labels).tolist(),
         probabilities=probabilities,
     )
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge import contract
-from mnistedge._deps import require
-from mnistedge._io import atomic_path, atomic_write_json
+from mnistedge.core import contract
+from mnistedge.core.deps import require
+from mnistedge.core.io import atomic_path, atomic_write_json
 from mnistedge.train.archs import build_model, count_macs, get_arch
 from mnistedge.train.config import TrainConfig
 from mnistedge.train.environment import data_record, device_record, versions_record

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnistedge._deps import require
-from mnistedge._io import atomic_write_json
+from mnistedge.core.deps import require
+from mnistedge.core.io import atomic_write_json
 from mnistedge.train.archs import build_model
 from mnistedge.train.config import TrainConfig
 from mnistedge.train.loop import LOSSES, check_data, seed_everything

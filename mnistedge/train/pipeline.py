@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge import contract
-from mnistedge._deps import require
+from mnistedge.core import contract
+from mnistedge.core.deps import require
 
 __all__ = [
     "AUGMENTATION",

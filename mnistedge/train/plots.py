@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge._deps import require
-from mnistedge._grid import save_digit_grid
-from mnistedge._io import atomic_path
+from mnistedge.core.deps import require
+from mnistedge.core.grid import save_digit_grid
+from mnistedge.core.io import atomic_path
 
 __all__ = [
     "confusion_matrix_plot",
