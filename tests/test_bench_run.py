@@ -157,7 +157,7 @@ def test_bad_inputs_are_refused_before_measuring(tiny_export: Path, tiny_data, t
     x, y = tiny_data.x_test, tiny_data.y_test
     with pytest.raises(ValueError, match=r"uint8 \(N, 28, 28\)"):
         run_bench(tiny_export, x.astype(np.float32), y)
-    with pytest.raises(ValueError, match="as many labels as images"):
+    with pytest.raises(ValueError, match=r"x_test has \d+ images but y_test has \d+ labels"):
         run_bench(tiny_export, x, y[:-1])
     with pytest.raises(FileNotFoundError, match="mnistedge export --format all"):
         run_bench(tmp_path / "nowhere", x, y)

@@ -172,7 +172,7 @@ BAD_REQUESTS = [
         r"calibration samples \(601\) exceed the 600 training images",
     ),
     ({"quantize": "int8", "data": object(), "verify": False}, r"int8 quantization needs calibration data"),
-    ({"data": object()}, r"data.x_test must be uint8 raw-pixel images"),
+    ({"data": object()}, r"data has no x_test/y_test"),
     ({"filename": "../x.tflite"}, r"bare file name"),
     ({"model": "missing.keras"}, r"No Keras model at .*missing.keras"),
 ]

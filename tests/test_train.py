@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from mnistedge.core import contract
+from mnistedge.core.env import capture_env
+from mnistedge.core.images import check_dataset
 from mnistedge.train import ARCHS, TrainConfig, train
 from mnistedge.train.evaluate import evaluate_probabilities
-from mnistedge.train.loop import check_data
 from mnistedge.train.pipeline import train_dataset
 
 keras = pytest.importorskip("keras")
@@ -34,7 +35,7 @@ TRAIN_JSON_KEYS = {
     "wall_seconds",
     "device",
     "data",
-    "versions",
+    "env",
     "preprocessing",
 }
 
@@ -58,6 +59,8 @@ def test_every_arch_trains_saves_and_reloads(arch: str, tiny_data, tmp_path: Pat
     assert record["epochs"] == 1 and len(record["history"]["loss"]) == 1
     assert record["batch_size"] == ARCHS[arch].preset.batch_size
     assert record["device"]["type"] in {"CPU", "GPU"}
+    assert record["env"].keys() == capture_env().to_dict().keys()  # the block bench and manifest carry
+    assert record["env"]["versions"]["keras"] == keras.__version__
     assert record["data"]["n_test"] == len(tiny_data.x_test)
 
     accuracy, probabilities = _reference_accuracy(tmp_path / "model.keras", tiny_data)
@@ -182,7 +185,7 @@ def test_train_dataset_visits_every_image_once_per_epoch() -> None:
         ({"x_test": np.zeros((5, 784), np.uint8)}, "x_test must be uint8"),
         (
             {"y_train": np.eye(10, dtype=np.uint8)[:5]},
-            r"y_train must be integer digits of shape \(N,\), got shape \(5, 10\)",
+            r"y_train must be integer digits of shape \(N,\), got uint8 shape \(5, 10\)",
         ),
         ({"y_test": np.zeros(4, np.uint8)}, "x_test has 5 images but y_test has 4 labels"),
         ({"y_test": np.full(5, 12)}, r"y_test must hold digits 0-9, got values in \[12, 12\]"),
@@ -198,4 +201,4 @@ def test_bad_data_is_named(change: dict, message: str) -> None:
         "y_test": np.zeros(5, np.uint8),
     }
     with pytest.raises(ValueError, match=message):
-        check_data(SimpleNamespace(**{**good, **change}))
+        check_dataset(SimpleNamespace(**{**good, **change}))

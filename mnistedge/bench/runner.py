@@ -24,6 +24,7 @@ from mnistedge.bench.report import Report
 from mnistedge.bench.rows import artifact_rows, failed_row, keras_rows
 from mnistedge.bench.summary import summarize
 from mnistedge.core.env import capture_env
+from mnistedge.core.images import check_labeled_images
 from mnistedge.core.io import atomic_path, atomic_write_json
 
 __all__ = ["ChildFailedError", "Progress", "run_bench", "run_child"]
@@ -154,11 +155,7 @@ def run_bench(
         FileNotFoundError / ValueError: no artifacts, or malformed test data.
     """
     config = config or BenchConfig()
-    images = np.asarray(images)
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-        raise ValueError(f"test images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}.")
-    if len(labels) != len(images) or len(images) == 0:
-        raise ValueError(f"need as many labels as images (>0): {len(labels)} vs {len(images)}.")
+    check_labeled_images(images, labels, "test")
     entries = discover_artifacts(export_dir, config.only)
     keras_path = _keras_model(model_path, config)
     started = time.perf_counter()

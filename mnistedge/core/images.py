@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ACCEPTED", "as_batch", "check_labeled_images"]
+__all__ = ["ACCEPTED", "as_batch", "check_dataset", "check_labeled_images"]
 
 ACCEPTED = (
     "a numpy array of one image (28, 28) or a batch (N, 28, 28), (N, 28, 28, 1) or (N, 784), "
@@ -74,27 +74,41 @@ def _float_problem(images: np.ndarray) -> str:
     return f"float images must lie in [0, 1], got values in [{lo:g}, {hi:g}]{hint}"
 
 
-def check_labeled_images(images: Any, labels: Any, what: str) -> None:
-    """Raise ``ValueError`` unless ``images`` are uint8 (N, 28, 28), N >= 1, with N labels in 0-9.
+def check_labeled_images(images: Any, labels: Any, split: str, *, where: str = "") -> None:
+    """Raise ``ValueError`` unless ``images`` are uint8 (N, 28, 28), N >= 1, with N labels 0-9.
 
     Args:
-        what: how the caller names the arrays in the message, e.g. "data.x_test/y_test".
+        split: "train" or "test": the arrays are named ``x_<split>``/``y_<split>`` in messages.
+        where: what holds them, e.g. "data." or "cache:/path: ", put before the names.
     """
+    x, y = f"{where}x_{split}", f"{where}y_{split}"
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.shape[1:] != (28, 28):
         got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
         raise ValueError(
-            f"{what}: images must be uint8 raw pixels of shape (N, 28, 28); got {got}. "
-            "Pass an mnistedge.data.MNIST (mnistedge.data.load_mnist()) or arrays in that layout."
-        )
-    shape = np.shape(labels)
-    if images.shape[0] == 0 or len(shape) != 1 or shape[0] != images.shape[0]:
-        raise ValueError(
-            f"{what}: {images.shape[0]} images but labels of shape {shape}; "
-            "need one label per image and at least one image."
+            f"{x} must be uint8 (N, 28, 28) raw pixels, got {got}; reshape to (N, 28, 28) and convert "
+            "0-1 floats with (x * 255).astype('uint8'), or pass mnistedge.data.load_mnist()."
         )
     labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 9:
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
-            f"{what}: labels must hold integer labels 0-9, "
-            f"got {labels.dtype} in [{labels.min()}, {labels.max()}]."
+            f"{y} must be integer digits of shape (N,), got {labels.dtype} shape {labels.shape}; "
+            "for one-hot labels pass y.argmax(axis=1)."
         )
+    if len(labels) != len(images) or len(images) == 0:
+        raise ValueError(
+            f"{x} has {len(images)} images but y_{split} has {len(labels)} labels; need one each (N >= 1)."
+        )
+    if labels.min() < 0 or labels.max() > 9:
+        raise ValueError(f"{y} must hold digits 0-9, got values in [{labels.min()}, {labels.max()}].")
+
+
+def check_dataset(data: Any, splits: tuple[str, ...] = ("train", "test")) -> None:
+    """``check_labeled_images`` on each split of an ``mnistedge.data.MNIST`` or look-alike."""
+    for split in splits:
+        images, labels = getattr(data, f"x_{split}", None), getattr(data, f"y_{split}", None)
+        if images is None or labels is None:
+            raise ValueError(
+                f"data has no x_{split}/y_{split}; pass mnistedge.data.load_mnist() or an object with "
+                "x_train, y_train, x_test, y_test arrays."
+            )
+        check_labeled_images(images, labels, split, where="data.")

@@ -255,7 +255,7 @@ def _verified(arrays: dict[str, np.ndarray], source: str, *, require_canonical: 
 
 def _check_layout(arrays: dict[str, np.ndarray], source: str) -> None:
     for split in ("train", "test"):
-        check_labeled_images(arrays[f"x_{split}"], arrays[f"y_{split}"], f"{source}: x_{split}/y_{split}")
+        check_labeled_images(arrays[f"x_{split}"], arrays[f"y_{split}"], split, where=f"{source}: ")
         arrays[f"y_{split}"] = arrays[f"y_{split}"].astype(np.uint8)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from mnistedge.core.contract import PREPROCESSING
 from mnistedge.core.deps import require
+from mnistedge.core.images import check_dataset
 from mnistedge.core.io import digest, sha256_file
 from mnistedge.core.manifest import update_manifest
 from mnistedge.core.tensors import Quantization, Status
@@ -23,7 +24,6 @@ from mnistedge.export.calibration import (
     CalibrationSet,
     Dataset,
     calibration_set,
-    check_images,
 )
 from mnistedge.export.fidelity import DEFAULT_THRESHOLDS, Thresholds, compute_fidelity
 from mnistedge.export.registry import EDGE_ARTIFACTS, EXPORTERS, get_exporter
@@ -151,7 +151,7 @@ def _run(
         calibration_images = calibration_set(data, int8_jobs[0].calibration).images
     if verify:
         assert data is not None
-        check_images(getattr(data, "x_test", None), getattr(data, "y_test", None), "test")
+        check_dataset(data, ("test",))
 
     keras_model = load_keras_model(model_path)
     source = {"file": model_path.name, "sha256": sha256_file(model_path)}

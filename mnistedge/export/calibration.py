@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mnistedge.core.contract import IMAGE_SHAPE, MODEL_INPUT_SHAPE
+from mnistedge.core.contract import MODEL_INPUT_SHAPE
+from mnistedge.core.images import check_labeled_images
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -15,7 +16,6 @@ __all__ = [
     "CalibrationSet",
     "Dataset",
     "calibration_set",
-    "check_images",
 ]
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -52,22 +52,6 @@ class CalibrationConfig:
         return {"samples": self.samples, "seed": self.seed, "method": self.method, "source": self.source}
 
 
-def check_images(images: Any, labels: Any, what: str) -> None:
-    """Raise ``ValueError`` unless ``images`` are uint8 (N, 28, 28) with N matching labels."""
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
-        got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
-        raise ValueError(
-            f"data.x_{what} must be uint8 raw-pixel images of shape (N, 28, 28); got {got}. "
-            "Pass an mnistedge.data.MNIST (mnistedge.data.load_mnist()) or arrays in that layout."
-        )
-    n_labels = np.shape(labels)[0] if np.ndim(labels) == 1 else None
-    if images.shape[0] == 0 or n_labels != images.shape[0]:
-        raise ValueError(
-            f"data.x_{what} has {images.shape[0]} images but data.y_{what} has shape {np.shape(labels)}; "
-            "need one label per image and at least one image."
-        )
-
-
 @dataclass(frozen=True)
 class CalibrationSet:
     """The representative images and how they were drawn."""
@@ -90,7 +74,7 @@ def calibration_set(data: Dataset | None, config: CalibrationConfig) -> Calibrat
             "int8 quantization needs calibration data (data.x_train / data.y_train) and none was given. "
             "Pass data=mnistedge.data.load_mnist() (CLI: --source PATH) or pick another quantization."
         )
-    check_images(x_train, y_train, "train")
+    check_labeled_images(x_train, y_train, "train", where="data.")
     if config.samples > x_train.shape[0]:
         raise ValueError(
             f"calibration samples ({config.samples}) exceed the {x_train.shape[0]} training images; "

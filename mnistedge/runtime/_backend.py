@@ -1,28 +1,32 @@
 """The backend contract every engine implements, and the checks they share.
 
-A backend owns one engine instance and the codecs for its tensors:
+A backend owns one engine instance, the model's ``IOConvention`` and the codecs for its tensors:
 
 * ``prepare(raw_pixels)``: float32 (N, 28, 28, 1) raw pixels in [0, 255] -> the exact
-  tensor the engine takes (int8 after quantization for a full-int8 model);
+  tensor the engine takes (normalized, in the model's layout, int8 after quantization
+  for a full-int8 model);
 * ``invoke(tensor)``: one engine call on a prepared tensor -> the engine's raw output;
-* ``run(raw_pixels)``: ``output.to_proba(invoke(prepare(raw_pixels)))``, float32 (N, 10).
+* ``call(tensor)``: ``invoke``, or for a fixed-batch model B-sized chunks of it (any N);
+* ``run(raw_pixels)``: ``output_codec.to_proba(call(prepare(raw_pixels)))``, float32 (N, 10).
 
 Bench uses ``prepare`` + the raw ``session``/``interpreter`` to time the bare engine.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from mnistedge.core.contract import MODEL_INPUT_SHAPE, NUM_CLASSES, PIXEL_RANGE
+from mnistedge.core.contract import NUM_CLASSES, IOConvention, Normalization
 from mnistedge.core.formats import FORMATS, loadable_formats, resolve
 from mnistedge.core.tensors import TensorSpec
+from mnistedge.runtime._convention import convention_for
 from mnistedge.runtime._quant import InputCodec, OutputCodec
 
-__all__ = ["Backend", "backend_class", "check_contract", "make_codecs", "self_test"]
+__all__ = ["Backend", "ModelIO", "backend_class", "bind_io", "self_test"]
 
 
 class Backend(Protocol):
@@ -31,6 +35,7 @@ class Backend(Protocol):
     threads: int | None
     input: TensorSpec
     output: TensorSpec
+    convention: IOConvention
     input_codec: InputCodec
     output_codec: OutputCodec
 
@@ -38,21 +43,20 @@ class Backend(Protocol):
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray: ...
 
+    def call(self, tensor: np.ndarray) -> np.ndarray: ...
+
     def run(self, raw_pixels: np.ndarray) -> np.ndarray: ...
 
 
-def check_contract(path: Any, inp: TensorSpec, out: TensorSpec) -> None:
-    """Refuse models whose I/O is not (N, 28, 28, 1) -> (N, 10) (see mnistedge.core.contract)."""
-    if len(inp.shape) != 4 or tuple(inp.shape[1:]) != MODEL_INPUT_SHAPE:
-        raise ValueError(
-            f"{path}: model input {inp.name!r} has shape {list(inp.shape)}; the mnistedge "
-            f"contract is [N, 28, 28, 1] raw pixels (see mnistedge.core.contract)"
-        )
-    if len(out.shape) != 2 or out.shape[1] != NUM_CLASSES:
-        raise ValueError(
-            f"{path}: model output {out.name!r} has shape {list(out.shape)}; the mnistedge "
-            f"contract is [N, {NUM_CLASSES}] probabilities"
-        )
+@dataclass(frozen=True)
+class ModelIO:
+    """A model's final tensor specs, its convention, and the codecs built from them."""
+
+    input: TensorSpec
+    output: TensorSpec
+    convention: IOConvention
+    input_codec: InputCodec
+    output_codec: OutputCodec
 
 
 def _overlay(spec: TensorSpec, recorded: Any) -> TensorSpec:
@@ -65,16 +69,29 @@ def _overlay(spec: TensorSpec, recorded: Any) -> TensorSpec:
     return TensorSpec(spec.name, spec.shape, spec.dtype, float(scale), int(zero_point))
 
 
-def make_codecs(
-    inp: TensorSpec, out: TensorSpec, manifest_entry: dict[str, Any] | None
-) -> tuple[TensorSpec, TensorSpec, InputCodec, OutputCodec]:
-    """Codecs from the tensors' own parameters, completed by the manifest where the engine
-    does not expose them (ONNX Runtime has no I/O scale); returns the final specs too."""
+def bind_io(
+    path: Any,
+    inp: TensorSpec,
+    out: TensorSpec,
+    manifest_entry: dict[str, Any] | None,
+    *,
+    normalization: Normalization,
+    output: str | None,
+    output_op: str | None,
+) -> ModelIO:
+    """Settle the convention (or refuse the model) and build the codecs from the tensors' own
+    parameters, completed by the manifest where the engine does not expose them (ONNX Runtime
+    has no I/O scale)."""
+    convention = convention_for(path, inp, out, normalization=normalization, output=output, output_op=output_op)
     entry = manifest_entry or {}
     inp, out = _overlay(inp, entry.get("input")), _overlay(out, entry.get("output"))
-    preprocessing = entry.get("preprocessing") or {}
-    pixel_range = preprocessing.get("pixel_range") or PIXEL_RANGE
-    return inp, out, InputCodec(inp, tuple(pixel_range)), OutputCodec(out)
+    return ModelIO(
+        inp,
+        out,
+        convention,
+        InputCodec(inp, convention.normalization, convention.layout),
+        OutputCodec(out, convention.output),
+    )
 
 
 def backend_class(format: str) -> Any:
@@ -92,11 +109,12 @@ def self_test(backend: Any, path: Path) -> None:
     """Run batches of 2 and 1 once at load: a model that cannot run fails here, not later."""
     for n in (2, 1):
         try:
-            raw = backend.invoke(backend.input_codec.from_uint8(np.zeros((n, 28, 28, 1), np.uint8)))
+            raw = backend.call(backend.input_codec.from_uint8(np.zeros((n, 28, 28, 1), np.uint8)))
         except RuntimeError as exc:
             raise ValueError(f"{path}: the model loads but does not run: {exc}") from None
         if raw.shape != (n, NUM_CLASSES):
             raise ValueError(
                 f"{path}: a batch of {n} gave output shape {tuple(raw.shape)}, expected "
-                f"({n}, {NUM_CLASSES}); the model does not follow mnistedge.core.contract"
+                f"({n}, {NUM_CLASSES}): one score per digit. If the model runs a fixed batch that "
+                f"its input shape does not declare, export it with that batch in its input shape"
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["verify"]
+__all__ = ["graph_nodes", "verify"]
 
 _MODEL_FIELDS = {1: "ir_version", 7: "graph", 8: "opset_import"}
 _MAX_DEPTH = 3  # ModelProto -> GraphProto -> NodeProto/TensorProto
@@ -96,3 +96,30 @@ def verify(data: bytes) -> dict[str, Any]:
     graph = data[p0:p1]
     label = next((name for marker, name in _QUANT_MARKERS if marker in graph), "none")
     return {"quantization": label}
+
+
+def _strings(data: bytes, start: int, end: int, numbers: tuple[int, ...]) -> dict[int, list[str]]:
+    """The string fields ``numbers`` of one message, each as the list of its values."""
+    out: dict[int, list[str]] = {n: [] for n in numbers}
+    for field, wire, p0, p1 in _fields(data, start, end):
+        if field in out and wire == 2:
+            out[field].append(data[p0:p1].decode("utf-8", "replace"))
+    return out
+
+
+def graph_nodes(data: bytes) -> tuple[list[tuple[str, list[str], list[str]]], list[str]]:
+    """The main graph's nodes as (op_type, inputs, outputs), and its output names.
+
+    Read from the bytes (no ``onnx`` package needed); call ``verify`` first on untrusted bytes.
+    """
+    graph = next((p0, p1) for field, wire, p0, p1 in _fields(data, 0, len(data)) if field == 7)
+    nodes, outputs = [], []
+    for field, wire, p0, p1 in _fields(data, *graph):
+        if wire != 2:
+            continue
+        if field == 1:  # NodeProto: 1 input, 2 output, 4 op_type
+            node = _strings(data, p0, p1, (1, 2, 4))
+            nodes.append((node[4][0] if node[4] else "", node[1], node[2]))
+        elif field == 12:  # ValueInfoProto: 1 name
+            outputs.extend(_strings(data, p0, p1, (1,))[1][:1])
+    return nodes, outputs

@@ -10,9 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from mnistedge.core.contract import MNISTEDGE_NORMALIZATION, Normalization
 from mnistedge.core.tensors import TensorSpec
-from mnistedge.runtime._backend import check_contract, make_codecs
+from mnistedge.runtime._backend import bind_io
+from mnistedge.runtime._convention import batched, last_op
 from mnistedge.runtime._integrity import ModelFile
+from mnistedge.runtime._onnx_check import graph_nodes
 from mnistedge.runtime._providers import check_threads, fallback_warning, import_engine, rank_ort, resolve
 
 __all__ = ["OnnxRuntimeBackend"]
@@ -35,8 +38,19 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(name=arg.name, shape=shape, dtype=dtype)
 
 
+def _output_op(data: bytes, output: str) -> str | None:
+    """The op computing the graph output (e.g. "Softmax"), read from the model bytes."""
+    try:
+        nodes, _ = graph_nodes(data)
+    except (ValueError, StopIteration):  # ORT loaded it; an odd encoding just leaves it unknown
+        return None
+    return last_op(nodes, output)
+
+
 class OnnxRuntimeBackend:
     """One ``onnxruntime.InferenceSession`` behind the backend contract (see ``_backend``).
+
+    ``normalization``/``output`` complete the model's ``IOConvention`` (see ``_convention``).
 
     Attributes for raw-engine timing: ``session``, ``input_name``, ``output_names``
     (so the raw call is ``session.run(output_names, {input_name: prepare(raw)})``).
@@ -51,6 +65,8 @@ class OnnxRuntimeBackend:
         provider: str = "auto",
         threads: int | None = None,
         strict: bool = False,
+        normalization: Normalization = MNISTEDGE_NORMALIZATION,
+        output: str | None = None,
     ) -> None:
         ort = import_engine("onnxruntime")
         ranked = rank_ort(list(ort.get_available_providers()))
@@ -71,15 +87,22 @@ class OnnxRuntimeBackend:
             if len(inputs) != 1 or len(outputs) != 1:
                 raise ValueError(
                     f"model has {len(inputs)} inputs and {len(outputs)} outputs; the mnistedge "
-                    f"contract is one image input and one probability output"
+                    f"runtime needs one image input and one class-score output"
                 )
             inp, out = _spec(inputs[0]), _spec(outputs[0])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/InvalidProtobuf types
             raise ValueError(f"{model.path}: ONNX Runtime cannot load this model: {exc}") from None
-        check_contract(model.path, inp, out)
-        self.input, self.output, self.input_codec, self.output_codec = make_codecs(
-            inp, out, model.manifest_entry
+        io = bind_io(
+            model.path,
+            inp,
+            out,
+            model.manifest_entry,
+            normalization=normalization,
+            output=output,
+            output_op=_output_op(model.data, out.name),
         )
+        self.input, self.output, self.convention = io.input, io.output, io.convention
+        self.input_codec, self.output_codec = io.input_codec, io.output_codec
         self.path = model.path
         self.session = session
         self.input_name = inp.name
@@ -87,6 +110,7 @@ class OnnxRuntimeBackend:
         self.threads = threads
         self.provider = session.get_providers()[0]
         fallback_warning(chosen, self.provider, "onnxruntime", strict=strict)
+        self.call = batched(self.invoke, self.convention.batch)
 
     def prepare(self, raw_pixels: np.ndarray) -> np.ndarray:
         return self.input_codec.prepare(raw_pixels)
@@ -99,4 +123,4 @@ class OnnxRuntimeBackend:
             raise RuntimeError(f"{self.path}: ONNX Runtime failed to run: {exc}") from None
 
     def run(self, raw_pixels: np.ndarray) -> np.ndarray:
-        return self.output_codec.to_proba(self.invoke(self.prepare(raw_pixels)))
+        return self.output_codec.to_proba(self.call(self.prepare(raw_pixels)))

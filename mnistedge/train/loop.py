@@ -12,46 +12,23 @@ import numpy as np
 
 from mnistedge.core import contract
 from mnistedge.core.deps import require
+from mnistedge.core.env import capture_env
+from mnistedge.core.images import check_dataset
 from mnistedge.core.io import atomic_path, atomic_write_json
 from mnistedge.train.archs import build_model, count_macs, get_arch
 from mnistedge.train.config import TrainConfig
-from mnistedge.train.environment import data_record, device_record, versions_record
+from mnistedge.train.environment import data_record, device_record
 from mnistedge.train.evaluate import evaluate_saved_model
 from mnistedge.train.optim import make_optimizer
 from mnistedge.train.pipeline import AUGMENTATION, eval_dataset, train_dataset
 from mnistedge.train.result import TrainResult
 
-__all__ = ["LOSSES", "check_data", "seed_everything", "target_record", "train"]
+__all__ = ["LOSSES", "seed_everything", "target_record", "train"]
 
 LOSSES: dict[str, str] = {
     "sparse": "sparse_categorical_crossentropy",
     "categorical": "categorical_crossentropy",
 }
-
-
-def check_data(data: Any) -> None:
-    """Raise ValueError naming the problem unless ``data`` holds MNIST-shaped uint8 arrays."""
-    for split in ("train", "test"):
-        x, y = getattr(data, f"x_{split}", None), getattr(data, f"y_{split}", None)
-        if x is None or y is None:
-            raise ValueError(
-                f"data has no x_{split}/y_{split}; pass mnistedge.data.load_mnist() or an "
-                "object with x_train, y_train, x_test, y_test arrays."
-            )
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != contract.IMAGE_SHAPE:
-            raise ValueError(
-                f"x_{split} must be uint8 (N, 28, 28) raw pixels, got {x.dtype} {x.shape}; "
-                "reshape to (N, 28, 28) and convert 0-1 floats with (x * 255).astype('uint8')."
-            )
-        if y.ndim != 1:
-            raise ValueError(
-                f"y_{split} must be integer digits of shape (N,), got shape {y.shape}; "
-                "for one-hot labels pass y.argmax(axis=1)."
-            )
-        if len(y) != len(x) or len(x) == 0:
-            raise ValueError(f"x_{split} has {len(x)} images but y_{split} has {len(y)} labels.")
-        if y.min() < 0 or y.max() >= contract.NUM_CLASSES:
-            raise ValueError(f"y_{split} must hold digits 0-9, got values in [{y.min()}, {y.max()}].")
 
 
 def seed_everything(seed: int) -> None:
@@ -182,7 +159,7 @@ def train(
     """
     start = time.perf_counter()
     cfg = config.resolve()
-    check_data(data)
+    check_dataset(data)
     tf = require("tensorflow", "train")
     keras = require("keras", "train", package="tensorflow")
     seed_everything(cfg.seed)
@@ -229,7 +206,7 @@ def train(
         fit_seconds=round(fit.seconds, 3),
         device=device_record(tf),
         data=data_record(data, fit.n_fit, fit.n_validation),
-        versions=versions_record(tf, keras),
+        env=capture_env().to_dict(),
         preprocessing=dict(contract.PREPROCESSING),
         plots=plot_paths,
     )

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from mnistedge.core.deps import require
+from mnistedge.core.images import check_dataset
 from mnistedge.core.io import atomic_write_json
 from mnistedge.train.archs import build_model
 from mnistedge.train.config import TrainConfig
-from mnistedge.train.loop import LOSSES, check_data, seed_everything
+from mnistedge.train.loop import LOSSES, seed_everything
 from mnistedge.train.optim import make_optimizer
 from mnistedge.train.pipeline import train_dataset
 from mnistedge.train.result import SCHEMA_VERSION
@@ -84,7 +85,7 @@ def lr_find(
         raise ValueError(f"max_rate must be above {START_RATE}, got {max_rate!r}.")
     start = time.perf_counter()
     cfg = config.resolve()
-    check_data(data)
+    check_dataset(data)
     keras = require("keras", "train", package="tensorflow")
     seed_everything(cfg.seed)
     preset = cfg.preset

@@ -44,7 +44,7 @@ class TrainResult:
     fit_seconds: float
     device: dict[str, Any]
     data: dict[str, Any]
-    versions: dict[str, str]
+    env: dict[str, Any]  # core.env: machine, library versions, providers (same block as bench, manifest)
     preprocessing: dict[str, Any]
     plots: dict[str, str]  # plot name -> png path
 
