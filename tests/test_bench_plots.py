@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from bench_fakes import fake_report, fake_rows
 
-from mnistedge.bench.outputs import write_outputs
 from mnistedge.bench.plots import PLOTS, write_plots
+from mnistedge.bench.render import write_outputs
 
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")

@@ -10,12 +10,12 @@ from bench_fakes import KERAS_ACCURACY, fake_report, fake_row, fake_rows
 from rich.console import Console
 from runtime_fixtures import EDGE_FILES
 
-from mnistedge.bench.columns import COLUMNS, best_cells, sort_rows
 from mnistedge.bench.goals import GOALS, check_goals
-from mnistedge.bench.markdown import render_markdown
+from mnistedge.bench.render import COLUMNS, best_cells, render_markdown, render_table, sort_rows
 from mnistedge.bench.report import SCHEMA_VERSION, BenchRow, Report, load_report
+from mnistedge.bench.runner import model_target
 from mnistedge.bench.summary import explain, summarize
-from mnistedge.bench.table import render_table
+from mnistedge.train.archs import ARCHS
 
 # The documented report.json row fields (README): renaming one breaks old baselines.
 DOCUMENTED_ROW_FIELDS = {
@@ -121,14 +121,49 @@ def test_summary_without_keras_reference_says_so() -> None:
 
 def test_goals_read_the_summary() -> None:
     results = {g.name: g for g in check_goals(summarize(fake_rows()))}
-    assert len(results) == len(GOALS)
-    assert results["float accuracy (Keras)"].met is True
+    assert len(results) == len(GOALS) + 1  # + the model's own accuracy target
+    no_target = results["float accuracy (Keras)"]  # no train.json: reported, not judged
+    assert no_target.met is None and no_target.text == "99.40 %" and "no train.json" in no_target.target
     assert results["int8 TFLite accuracy delta"].met is True  # -0.05 pp
     assert results["int8 ONNX accuracy delta"].met is False  # -0.15 pp
     assert results["int8 TFLite size / fp32"].text == "0.30x"
     assert results["int8 ONNX size / fp32"].met is None  # information only
     empty = check_goals({})
     assert all(g.met is None and g.text == "n/a" for g in empty)
+
+
+def _target(arch: str, value: float | None = None) -> dict:
+    return {**ARCHS[arch].target.to_dict(), "arch": arch, "value": value}
+
+
+@pytest.mark.parametrize(
+    ("arch", "recorded", "name", "met"),
+    [
+        ("cnn", None, "Keras test accuracy (cnn target)", True),  # 99.40 % >= 99.4 %
+        ("tiny", None, "Keras test accuracy (tiny target)", True),  # >= 99.0 %
+        (
+            "tutorial-dense128",
+            None,
+            "Keras test accuracy (tutorial-dense128 target)",
+            False,
+        ),  # above ~97-98 %
+        ("tutorial-relu10x2", 0.9536, "Keras training accuracy (tutorial-relu10x2 target, train.json)", True),
+        ("tutorial-relu10x2", 0.95, "Keras training accuracy (tutorial-relu10x2 target, train.json)", False),
+    ],
+)
+def test_the_accuracy_goal_is_the_models_own_target(arch: str, recorded, name: str, met: bool) -> None:
+    summary = summarize(fake_rows(), _target(arch, recorded))
+    goal = check_goals(summary)[0]
+    assert (goal.name, goal.target, goal.met) == (name, ARCHS[arch].target.stated, met)
+    assert goal.value == (recorded if recorded is not None else KERAS_ACCURACY)
+
+
+def test_run_bench_reads_the_target_beside_the_model(tmp_path: Path) -> None:
+    (tmp_path / "train.json").write_text(json.dumps({"arch": "tiny", "target": _target("tiny", 0.993)}))
+    assert model_target(tmp_path / "model.keras") == _target("tiny", 0.993)
+    assert model_target(tmp_path / "elsewhere" / "model.keras") is None
+    (tmp_path / "train.json").write_text("{not json")
+    assert model_target(tmp_path / "model.keras") is None
 
 
 def test_best_cells_compare_latency_within_a_batch_size() -> None:
@@ -167,7 +202,12 @@ def test_table_and_markdown_show_every_row() -> None:
     for name in (*EDGE_FILES, "Keras model(x)"):
         assert name in text and name in markdown
     table_lines = [line for line in markdown.splitlines() if line.startswith("| ")]
-    assert len(table_lines) == 1 + len(report.rows) + 1 + len(GOALS)  # headers + rows + goals
+    assert len(table_lines) == 1 + len(report.rows) + 1 + len(GOALS) + 1  # headers + rows + goals + target
+    # Aligned by column kind: words left (Model .. Provider), numbers right (Thr onwards).
+    align = next(line for line in markdown.splitlines() if line.startswith("|---") and line.count("|") > 10)
+    kinds = align.strip("|").split("|")
+    assert kinds[:4] == ["---"] * 4 and set(kinds[4:]) == {"---:"}
+    assert [c.header for c in COLUMNS][3] == "Provider"
     assert f"| {' | '.join(c.header for c in COLUMNS)} |" in markdown
     assert "## What this means" in markdown and "![latency.png](latency.png)" in markdown
     assert "**" in markdown  # best figures are bold

@@ -12,7 +12,7 @@ in its own child process (``python -m mnistedge.bench.measure``).
 from mnistedge.bench.config import BenchConfig, discover_artifacts
 from mnistedge.bench.gate import Regression, check_regressions
 from mnistedge.bench.goals import check_goals
-from mnistedge.bench.outputs import write_outputs
+from mnistedge.bench.render import write_outputs
 from mnistedge.bench.report import SCHEMA_VERSION, BenchRow, Report, load_report
 from mnistedge.bench.runner import ChildFailedError, run_bench
 from mnistedge.bench.timing import LatencyStats, time_calls, time_interleaved

@@ -109,9 +109,8 @@ def show_and_gate(
     max_latency_ratio: float,
 ) -> None:
     """Print the table, write the files, and exit 1 when the baseline gate finds regressions."""
-    from mnistedge.bench.outputs import write_outputs
+    from mnistedge.bench.render import render_table, write_outputs
     from mnistedge.bench.summary import explain
-    from mnistedge.bench.table import render_table
 
     console.print(render_table(report))
     console.print(explain(report.summary))

@@ -7,16 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from mnistedge.bench.report import BenchRow, Report
+from mnistedge.bench.summary import fmt_ms
 from mnistedge.core.deps import require
 from mnistedge.core.io import atomic_path
 
 __all__ = ["PLOTS", "write_plots"]
 
 COLORS = {"litert": "#1f77b4", "onnxruntime": "#ff7f0e", "keras": "#7f7f7f"}
-
-
-def _ms(x: float) -> str:
-    return f"{x * 1000:.0f} µs" if x < 1 else f"{x:.2f} ms"
 
 
 def _label(row: BenchRow) -> str:
@@ -99,7 +96,7 @@ def _pareto(plt: Any, report: Report) -> Any:
                 color=color,
                 markeredgecolor="black",
                 label=f"{row.artifact} ({size / 1024:.0f} KiB, "
-                f"{100 * row.accuracy:.2f} %, {_ms(row.p50_ms)})",
+                f"{100 * row.accuracy:.2f} %, {fmt_ms(row.p50_ms)})",
             )
         )
     front, best = [], -1.0

@@ -129,6 +129,21 @@ def _keras_model(model_path: str | Path | None, config: BenchConfig) -> Path | N
     return path
 
 
+def model_target(model_path: str | Path | None) -> dict[str, Any] | None:
+    """The accuracy target train.json (beside the Keras model) recorded for it, with its arch."""
+    if model_path is None:
+        return None
+    record_path = Path(model_path).with_name("train.json")
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    target = record.get("target") if isinstance(record, dict) else None
+    if not isinstance(target, dict) or "stated" not in target:
+        return None
+    return {**target, "arch": record.get("arch")}
+
+
 def run_bench(
     export_dir: str | Path,
     images: np.ndarray,
@@ -201,7 +216,7 @@ def run_bench(
             "data_source": data_source,
         },
         rows=tuple(rows),
-        summary=summarize(rows),
+        summary=summarize(rows, model_target(keras_path or model_path)),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         wall_seconds=round(time.perf_counter() - started, 3),
     )

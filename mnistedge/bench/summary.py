@@ -7,7 +7,7 @@ from typing import Any
 
 from mnistedge.bench.report import BenchRow
 
-__all__ = ["explain", "summarize"]
+__all__ = ["explain", "fmt_ms", "summarize"]
 
 
 def _ok(rows: Sequence[BenchRow]) -> list[BenchRow]:
@@ -24,8 +24,12 @@ def _pick(row: BenchRow, *names: str) -> dict[str, Any]:
     }
 
 
-def summarize(rows: Sequence[BenchRow]) -> dict[str, Any]:
-    """The goal figures: float accuracy, int8 cost, overhead, speed-up over Keras, size ratio."""
+def summarize(rows: Sequence[BenchRow], target: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The goal figures: float accuracy, int8 cost, overhead, speed-up over Keras, size ratio.
+
+    Args:
+        target: train.json's ``target`` record of the Keras model (plus its ``arch``), if any.
+    """
     ok = _ok(rows)
     refs = [r for r in ok if r.is_reference]
     arts = [r for r in ok if not r.is_reference]
@@ -35,6 +39,7 @@ def summarize(rows: Sequence[BenchRow]) -> dict[str, Any]:
             (r.p50_ms for r in refs if r.call == "model(x)" and r.batch_size == 1), None
         ),
         "failed": sorted({f"{r.artifact} ({r.threads} threads)" for r in rows if r.status != "ok"}),
+        "target": target,
     }
     batch1 = [r for r in arts if r.batch_size == 1]
     if batch1:
@@ -74,7 +79,8 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
 
-def _ms(x: float | None) -> str:
+def fmt_ms(x: float | None) -> str:
+    """A latency in milliseconds as people read it: "31 µs", "9.17 ms" ("n/a" for None)."""
     if x is None:
         return "n/a"
     return f"{x * 1000:.0f} µs" if x < 1 else f"{x:.2f} ms"
@@ -98,7 +104,7 @@ def explain(summary: dict[str, Any]) -> str:
     if fastest:
         text = (
             f"At batch 1 the fastest is {fastest['artifact']} ({fastest['engine']}, "
-            f"{_threads(fastest['threads'])}) at {_ms(fastest['p50_ms'])} p50"
+            f"{_threads(fastest['threads'])}) at {fmt_ms(fastest['p50_ms'])} p50"
         )
         if fastest.get("speedup_vs_keras"):
             text += f", {fastest['speedup_vs_keras']:.0f}x faster than calling the Keras model"

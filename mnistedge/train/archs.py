@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from mnistedge.core import contract
+from mnistedge.core.accuracy import TARGET_METRICS, Target
 
 __all__ = ["ARCHS", "TARGET_METRICS", "Arch", "Preset", "Target", "build_model", "count_macs", "get_arch"]
 
@@ -39,40 +40,6 @@ class Preset:
     def augment_epochs(self, epochs: int) -> int:
         """How many of ``epochs`` are augmented (at least one when augmenting at all)."""
         return max(1, epochs - self.clean_final_epochs) if self.augment else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# What Target.metric can name: where the figure of a finished run comes from.
-TARGET_METRICS: dict[str, str] = {
-    "test_accuracy": "test accuracy",  # the saved model, reloaded, on the 10k test images
-    "train_accuracy": "training accuracy",  # Keras's accuracy over the last epoch, as fit() prints it
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """The accuracy a run of the preset should land in, as the arch's source states it.
-
-    A "~" figure or range is read as within one percentage point of it.
-    ``train()`` records whether the run met it (train.json ``target``); it never
-    fails a run that misses, since overriding the preset is a legitimate choice.
-    """
-
-    stated: str  # the source's own words, e.g. "~90 %" or "> 95 %"
-    metric: str  # a key of TARGET_METRICS
-    low: float  # the lowest accuracy that counts as met
-    high: float = 1.0
-    low_inclusive: bool = True  # False for "> 95 %": exactly 0.95 misses
-
-    def met(self, value: float) -> bool:
-        above = value >= self.low if self.low_inclusive else value > self.low
-        return above and value <= self.high
-
-    def describe(self) -> str:
-        """E.g. '> 95 % training accuracy'."""
-        return f"{self.stated} {TARGET_METRICS[self.metric]}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
