@@ -2,68 +2,23 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from mnistedge.bench._options import (
+    DEFAULT_OUT,
+    BenchOptions,
+    TargetChoice,
+    bench_config,
+    chosen_targets,
+    make_console,
+)
 from mnistedge.core.deps import require
 
-DEFAULT_OUT = Path("artifacts")
-
-
-def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
-    """Parse "1,64" into (1, 64); a bad value exits 2 naming the option and the fix."""
-    if text is None:
-        return None
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        values = ()
-    if not values or any(v < 1 for v in values):
-        raise typer.BadParameter(
-            f"{text!r} is not a comma-separated list of positive integers (e.g. 1,64).",
-            param_hint=option,
-        )
-    return values
-
-
-def make_console() -> Any:
-    """A rich console; wide when output is not a terminal (a log or CI), so the table fits."""
-    from rich.console import Console
-
-    console = Console()
-    return console if console.is_terminal else Console(width=max(console.width, 180))
-
-
-def bench_config(
-    batch_sizes: str,
-    threads: str | None,
-    providers: str,
-    warmup: int,
-    runs: int,
-    reference_runs: int,
-    predict_runs: int,
-    only: list[str] | None,
-    keras: bool,
-) -> Any:
-    from mnistedge.bench.config import BenchConfig
-
-    names = tuple(p.strip() for p in providers.split(",") if p.strip())
-    if not names:
-        raise typer.BadParameter("give at least one provider, e.g. auto", param_hint="--providers")
-    return BenchConfig(
-        batch_sizes=_ints(batch_sizes, "--batch-sizes"),
-        threads=_ints(threads, "--threads"),
-        providers=names,
-        warmup=warmup,
-        runs=runs,
-        reference_runs=reference_runs,
-        predict_runs=predict_runs,
-        predict_warmup=min(warmup, 3),
-        keras_reference=keras,
-        only=tuple(only) if only else None,
-    )
+OutputChoice = enum.StrEnum("OutputChoice", {"logits": "logits", "probabilities": "probabilities"})
 
 
 def measure_with_progress(
@@ -142,25 +97,53 @@ def show_and_gate(
     )
 
 
+def _load_options(scale: str | None, mean: float | None, std: float | None, output: str | None) -> dict:
+    """load() arguments for --extra-model files; a bad value exits 2 naming it."""
+    value = None
+    if scale is not None:
+        try:
+            num, _, den = scale.partition("/")
+            value = float(num) / float(den) if den else float(num)
+        except (ValueError, ZeroDivisionError) as exc:
+            raise typer.BadParameter(
+                f"{scale!r} is not a number or a fraction like 1/255.", param_hint="--scale"
+            ) from exc
+    return {"scale": value, "mean": mean, "std": std, "output": output}
+
+
+def _show_report(console: Any, report_path: Path, gate: dict[str, Any]) -> None:
+    from mnistedge.bench.report import load_report
+
+    try:
+        report = load_report(report_path)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--report") from exc
+    show_and_gate(console, report, None, plots=False, **gate)
+
+
 def bench(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Artifacts root; results go to OUT/bench."),
     export_dir: Path | None = typer.Option(None, "--export-dir", help="Default: OUT/export."),
     model: Path | None = typer.Option(None, "--model", help="Keras reference; default OUT/model.keras."),
-    source: Path | None = typer.Option(
-        None, "--source", help="Test data (IDX dir or .npz); default: the cached MNIST."
-    ),
-    batch_sizes: str = typer.Option("1,64", "--batch-sizes", help="Comma-separated batch sizes."),
-    threads: str | None = typer.Option(
-        None, "--threads", help="Comma-separated thread counts; default 1,<all cores>."
-    ),
-    providers: str = typer.Option("auto", "--providers", help="Comma-separated, e.g. auto,cpu,cuda."),
-    warmup: int = typer.Option(50, "--warmup", min=0, help="Untimed calls before each loop."),
-    runs: int = typer.Option(500, "--runs", min=1, help="Timed calls per loop."),
-    reference_runs: int = typer.Option(100, "--reference-runs", min=1, help="Timed Keras model(x) calls."),
-    predict_runs: int = typer.Option(20, "--predict-runs", min=1, help="Timed Keras model.predict calls."),
+    source: Path | None = BenchOptions.source,
+    targets: list[TargetChoice] | None = BenchOptions.targets,
+    batch_sizes: str = BenchOptions.batch_sizes,
+    threads: str | None = BenchOptions.threads,
+    providers: str = BenchOptions.providers,
+    warmup: int = BenchOptions.warmup,
+    runs: int = BenchOptions.runs,
+    reference_runs: int = BenchOptions.reference_runs,
+    predict_runs: int = BenchOptions.predict_runs,
     only: list[str] | None = typer.Option(None, "--only", help="Only this artifact file (repeatable)."),
+    extra_models: list[Path] | None = typer.Option(
+        None, "--extra-model", help="Your own .tflite/.onnx, measured beside the exported ones (repeatable)."
+    ),
+    scale: str | None = typer.Option(None, "--scale", help="Extra models: input = (pixel*scale-mean)/std."),
+    mean: float | None = typer.Option(None, "--mean", help="Extra models: see --scale."),
+    std: float | None = typer.Option(None, "--std", help="Extra models: see --scale."),
+    output: OutputChoice | None = typer.Option(None, "--output", help="Extra models: what they return."),
     keras: bool = typer.Option(True, "--keras/--no-keras", help="Measure the Keras reference too."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
+    plots: bool = BenchOptions.plots,
     report_path: Path | None = typer.Option(
         None, "--report", help="Re-show (and gate) this report.json instead of measuring."
     ),
@@ -173,30 +156,25 @@ def bench(
     max_latency_ratio: float = typer.Option(
         1.5, "--max-latency-ratio", min=0.001, help="Allowed p50 growth vs the baseline (x)."
     ),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = BenchOptions.quiet,
 ) -> None:
     """Measure every exported artifact: accuracy, latency, throughput, size, memory."""
     console = make_console()
+    gate = {
+        "baseline": baseline,
+        "max_accuracy_drop": max_accuracy_drop,
+        "max_latency_ratio": max_latency_ratio,
+    }
     if report_path is not None:
-        from mnistedge.bench.report import load_report
-
-        try:
-            report = load_report(report_path)
-        except (OSError, ValueError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--report") from exc
-        show_and_gate(
-            console,
-            report,
-            None,
-            plots=False,
-            baseline=baseline,
-            max_accuracy_drop=max_accuracy_drop,
-            max_latency_ratio=max_latency_ratio,
-        )
+        _show_report(console, report_path, gate)
         return
+    chosen_targets(targets)
     config = bench_config(
-        batch_sizes, threads, providers, warmup, runs, reference_runs, predict_runs, only, keras
-    )
+        batch_sizes=batch_sizes, threads=threads, providers=providers, warmup=warmup, runs=runs,
+        reference_runs=reference_runs, predict_runs=predict_runs, keras_reference=keras,
+        only=tuple(only) if only else None, extra_models=tuple(str(p) for p in extra_models or ()),
+        extra_load_options=_load_options(scale, mean, std, output.value if output else None),
+    )  # fmt: skip
     if plots:  # fail before minutes of measuring, not after
         require("matplotlib", "bench")
     from mnistedge.data._cli import load_for_cli
@@ -209,12 +187,4 @@ def bench(
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    show_and_gate(
-        console,
-        report,
-        out / "bench",
-        plots=plots,
-        baseline=baseline,
-        max_accuracy_drop=max_accuracy_drop,
-        max_latency_ratio=max_latency_ratio,
-    )
+    show_and_gate(console, report, out / "bench", plots=plots, **gate)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from mnistedge.bench._cli import (
+from mnistedge.bench._cli import measure_with_progress, show_and_gate
+from mnistedge.bench._options import (
     DEFAULT_OUT,
+    BenchOptions,
+    TargetChoice,
     bench_config,
+    chosen_targets,
     make_console,
-    measure_with_progress,
-    show_and_gate,
 )
 from mnistedge.core.deps import require
 
@@ -35,88 +36,92 @@ def goals_table(summary: dict[str, Any]) -> Any:
     return table
 
 
+def _export(console: Any, result: Any, data: Any, out: Path, verify: bool) -> Exception | None:
+    """Export the six edge artifacts; a fidelity miss is shown and returned, not raised."""
+    from mnistedge.export import FidelityError, export_all
+
+    try:
+        artifacts = export_all(result.model_path, out_dir=out / "export", data=data, verify=verify)
+        failed = None
+    except FidelityError as exc:
+        artifacts, failed = list(exc.exported), exc
+        console.print(f"[yellow]{exc}[/]")
+    console.print(f"{len(artifacts)} artifacts in {out / 'export'}")
+    return failed
+
+
+class _Stages:
+    """Times each stage and prints a rule when one starts."""
+
+    def __init__(self, console: Any) -> None:
+        self.console, self.started = console, time.perf_counter()
+        self.marks: dict[str, float] = {}
+
+    def start(self, name: str) -> None:
+        self.marks[name] = time.perf_counter()
+        self.console.rule(f"[bold]{name}")
+
+    def line(self) -> str:
+        marks = [*self.marks.items(), ("end", time.perf_counter())]
+        timing = ", ".join(f"{a} {tb - ta:.0f} s" for (a, ta), (_, tb) in itertools.pairwise(marks))
+        return f"mnistedge run finished in {time.perf_counter() - self.started:.0f} s ({timing})"
+
+
 def run(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Where everything goes."),
     arch: str = typer.Option("cnn", "--arch", help="Architecture (see `mnistedge train --list-archs`)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Default: the arch's preset."),
     seed: int = typer.Option(0, "--seed", min=0, help="Training seed."),
-    source: Path | None = typer.Option(
-        None, "--source", help="MNIST IDX dir or .npz; default: the cached MNIST."
-    ),
+    source: Path | None = BenchOptions.source,
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check each artifact's fidelity."),
-    batch_sizes: str = typer.Option("1,64", "--batch-sizes", help="Comma-separated batch sizes."),
-    threads: str | None = typer.Option(None, "--threads", help="Comma-separated; default 1,<all cores>."),
-    providers: str = typer.Option("auto", "--providers", help="Comma-separated providers."),
-    warmup: int = typer.Option(50, "--warmup", min=0, help="Untimed calls before each loop."),
-    runs: int = typer.Option(500, "--runs", min=1, help="Timed calls per loop."),
-    reference_runs: int = typer.Option(100, "--reference-runs", min=1, help="Timed Keras model(x) calls."),
-    predict_runs: int = typer.Option(20, "--predict-runs", min=1, help="Timed Keras model.predict calls."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    targets: list[TargetChoice] | None = BenchOptions.targets,
+    batch_sizes: str = BenchOptions.batch_sizes,
+    threads: str | None = BenchOptions.threads,
+    providers: str = BenchOptions.providers,
+    warmup: int = BenchOptions.warmup,
+    runs: int = BenchOptions.runs,
+    reference_runs: int = BenchOptions.reference_runs,
+    predict_runs: int = BenchOptions.predict_runs,
+    plots: bool = BenchOptions.plots,
+    quiet: bool = BenchOptions.quiet,
 ) -> None:
     """The main job: data, train, export all six artifacts, bench them, show the table."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
     from mnistedge.data._cli import load_for_cli
-    from mnistedge.export import FidelityError, export_all
     from mnistedge.train import TrainConfig, train
 
     try:
         train_config = TrainConfig(arch=arch, epochs=epochs, seed=seed)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--arch/--epochs") from exc
+    chosen_targets(targets)
     measure_config = bench_config(
-        batch_sizes, threads, providers, warmup, runs, reference_runs, predict_runs, None, True
-    )
+        batch_sizes=batch_sizes, threads=threads, providers=providers, warmup=warmup, runs=runs,
+        reference_runs=reference_runs, predict_runs=predict_runs,
+    )  # fmt: skip
     require("tensorflow", "train")  # before any work: run trains, so it needs the train extra
     if plots:
         require("matplotlib", "bench")
     console = make_console()
-    stages: dict[str, float] = {}
-    started = time.perf_counter()
-
-    def stage(name: str) -> None:
-        stages[name] = time.perf_counter()
-        console.rule(f"[bold]{name}")
-
-    stage("data")
+    stages = _Stages(console)
+    stages.start("data")
     data = load_for_cli(source, quiet=quiet)
     console.print(f"{len(data.x_train)} train / {len(data.x_test)} test images from {data.source}")
-    stage("train")
+    stages.start("train")
     result = train(train_config, data, out, quiet=quiet, plots=plots)
     console.print(
         f"{result.arch}: test accuracy {100 * result.test_accuracy:.2f} %, "
         f"{result.params:,} params, {result.wall_seconds:.0f} s; {result.target_verdict()}"
     )
-    stage("export")
-    fidelity_failed = None
-    try:
-        artifacts = export_all(result.model_path, out_dir=out / "export", data=data, verify=verify)
-    except FidelityError as exc:
-        fidelity_failed = exc
-        artifacts = list(exc.exported)
-        console.print(f"[yellow]{exc}[/]")
-    console.print(f"{len(artifacts)} artifacts in {out / 'export'}")
-    stage("bench")
+    stages.start("export")
+    fidelity_failed = _export(console, result, data, out, verify)
+    stages.start("bench")
     report = measure_with_progress(
         console, out / "export", data, Path(result.model_path), measure_config, quiet
     )
-    show_and_gate(
-        console,
-        report,
-        out / "bench",
-        plots=plots,
-        baseline=None,
-        max_accuracy_drop=0.0,
-        max_latency_ratio=1.0,
-    )
-    stages["end"] = time.perf_counter()
-    names = list(stages)
-    timing = ", ".join(f"{a} {stages[b] - stages[a]:.0f} s" for a, b in itertools.pairwise(names))
+    show_and_gate(console, report, out / "bench", plots=plots, baseline=None, max_accuracy_drop=0.0,
+                  max_latency_ratio=1.0)  # fmt: skip
     console.print(goals_table(report.summary))
-    console.print(
-        f"[bold]mnistedge run finished in {time.perf_counter() - started:.0f} s[/] "
-        f"({timing}); results in {out}"
-    )
+    console.print(f"[bold]{stages.line()}[/]; results in {out}")
     if fidelity_failed is not None:
         console.print("[red]some artifacts missed their fidelity thresholds (see above)[/]")
         raise typer.Exit(1)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mnistedge.core.formats import format_for_path, loadable_formats
 from mnistedge.core.manifest import MANIFEST_NAME, read_manifest
 
-__all__ = ["ArtifactEntry", "BenchConfig", "discover_artifacts", "usable_cores"]
+__all__ = ["ArtifactEntry", "BenchConfig", "discover_artifacts", "extra_entries", "usable_cores"]
 
 
 def usable_cores() -> int:
@@ -35,6 +35,9 @@ class BenchConfig:
     keras_reference: bool = True  # measure the Keras model too (needs TensorFlow)
     timeout_s: float = 600.0  # per child process
     only: tuple[str, ...] | None = None  # artifact file names to keep (None: all)
+    extra_models: tuple[str, ...] = ()  # your own .tflite/.onnx files, measured beside the exported ones
+    # How to run the extra models (load()'s scale, mean, std, output); None values: read from the file.
+    extra_load_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = {
@@ -69,6 +72,7 @@ class ArtifactEntry:
     quantization: str | None  # None without a manifest: the runtime's guess is used
     size_bytes: int
     manifest_status: str | None  # "ok" | "failed" | "unverified"; None without a manifest
+    load_options: dict[str, Any] = field(default_factory=dict)  # extra load() arguments (extra models)
 
 
 def _loadable(path: Path) -> bool:
@@ -102,7 +106,9 @@ def _from_manifest(export_dir: Path) -> list[ArtifactEntry]:
     return entries
 
 
-def discover_artifacts(export_dir: str | Path, only: tuple[str, ...] | None = None) -> list[ArtifactEntry]:
+def discover_artifacts(
+    export_dir: str | Path, only: tuple[str, ...] | None = None, *, allow_empty: bool = False
+) -> list[ArtifactEntry]:
     """The .tflite/.onnx artifacts in ``export_dir`` (manifest entries, else by suffix).
 
     Raises:
@@ -110,6 +116,8 @@ def discover_artifacts(export_dir: str | Path, only: tuple[str, ...] | None = No
         ValueError: nothing to measure there, or ``only`` names files that are not there.
     """
     export_dir = Path(export_dir)
+    if allow_empty and not export_dir.is_dir():
+        return []
     if not export_dir.is_dir():
         raise FileNotFoundError(
             f"no export directory at {export_dir}: run `mnistedge export --format all` first, "
@@ -130,7 +138,32 @@ def discover_artifacts(export_dir: str | Path, only: tuple[str, ...] | None = No
                 f"--only names {unknown}, not in {export_dir}; available: {[e.file for e in entries]}."
             )
         entries = [e for e in entries if e.file in only]
-    if not entries:
+    if not entries and not allow_empty:
         suffixes = " or ".join(str(f.suffix) for f in loadable_formats())
         raise ValueError(f"no {suffixes} artifacts in {export_dir}: run `mnistedge export --format all`.")
+    return entries
+
+
+def extra_entries(
+    paths: tuple[str, ...], taken: set[str], load_options: dict[str, Any]
+) -> list[ArtifactEntry]:
+    """``--extra-model`` files as entries (no manifest: the runtime reads what the file says).
+
+    Raises:
+        FileNotFoundError: a path is not a file.
+        ValueError: not a loadable format, or a name already measured (rename the file).
+    """
+    entries = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            raise FileNotFoundError(f"--extra-model {path}: no such file.")
+        fmt = format_for_path(path)
+        if path.name in taken:
+            raise ValueError(
+                f"--extra-model {path}: a model named {path.name!r} is already measured; rename it."
+            )
+        taken.add(path.name)
+        options = {k: v for k, v in load_options.items() if v is not None}
+        entries.append(ArtifactEntry(path.name, path, fmt.name, None, path.stat().st_size, None, options))
     return entries

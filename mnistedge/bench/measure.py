@@ -14,7 +14,7 @@ import importlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class MeasureSpec:
     reference_runs: int = 100  # timed Keras model(x) calls
     predict_warmup: int = 3  # Keras model.predict costs ~60 ms a call: fewer calls
     predict_runs: int = 20
+    load_options: dict[str, Any] = field(default_factory=dict)  # more load() arguments (scale, output...)
     evaluate: bool = True  # predict the whole test set (once per model is enough)
     eval_batch: int = 1000  # chunk size for predicting the whole test set
 
@@ -115,7 +116,7 @@ def _measure_runtime(spec: MeasureSpec, images: np.ndarray) -> dict[str, Any]:
     importlib.import_module(ENGINES[format_for_path(spec.model_path).engine].module)
     baseline = memory_baseline_mb()
     start = time.perf_counter_ns()
-    clf = load(spec.model_path, provider=spec.provider, threads=spec.threads)
+    clf = load(spec.model_path, provider=spec.provider, threads=spec.threads, **spec.load_options)
     load_ms = _elapsed_ms(start)
     cold_ms = time_once(lambda: clf.predict(images[:1])) / 1e6
     timings, raw = [], []

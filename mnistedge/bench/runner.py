@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge.bench.config import ArtifactEntry, BenchConfig, discover_artifacts
+from mnistedge.bench.config import ArtifactEntry, BenchConfig, discover_artifacts, extra_entries
 from mnistedge.bench.measure import MeasureSpec
 from mnistedge.bench.report import Report
 from mnistedge.bench.rows import artifact_rows, failed_row, keras_rows
@@ -112,7 +112,14 @@ def _plan(
                 stem = f"job{i}_{provider}_{n}"
                 jobs.append(
                     _Job(
-                        spec("runtime", entry.path, stem, provider=provider, threads=n),
+                        spec(
+                            "runtime",
+                            entry.path,
+                            stem,
+                            provider=provider,
+                            threads=n,
+                            load_options=entry.load_options,
+                        ),
                         entry,
                         f"{entry.file} · {provider} · {n} thread{'s' if n > 1 else ''}",
                     )
@@ -171,7 +178,8 @@ def run_bench(
     """
     config = config or BenchConfig()
     check_labeled_images(images, labels, "test")
-    entries = discover_artifacts(export_dir, config.only)
+    entries = discover_artifacts(export_dir, config.only, allow_empty=bool(config.extra_models))
+    entries += extra_entries(config.extra_models, {e.file for e in entries}, config.extra_load_options)
     keras_path = _keras_model(model_path, config)
     started = time.perf_counter()
     env = capture_env()
