@@ -48,9 +48,16 @@ def test_fidelity_miss_exits_1_with_the_figures(
         (["--format", "onnx", "--quantize", "fp16"], ["onnx does not support", "onnx: none, int8"]),
         (["--format", "saved_model", "--quantize", "int8"], ["saved_model: none"]),
         (["--format", "all", "--quantize", "int8"], ["drop --quantize"]),
-        (["--format", "onnx", "--io-type", "uint8"], ["--io-type applies to --format tflite"]),
+        (
+            ["--format", "onnx", "--io-type", "uint8"],
+            ["Unknown option(s) ['io_type'] for onnx", "Valid options: opset"],
+        ),
+        (["--format", "tflite", "--opset", "13"], ["Unknown option(s) ['opset'] for tflite"]),
         (["--format", "onnx", "--opset", "9"], ["opset must be an integer in 13..18"]),
-        (["--format", "tflite", "--quantize", "int8", "--calibration-method", "entropy"], ["minmax only"]),
+        (
+            ["--format", "tflite", "--quantize", "int8", "--calibration-method", "entropy"],
+            ["Supported for tflite: minmax."],
+        ),
     ],
 )
 def test_bad_choices_exit_2_listing_the_valid_ones(

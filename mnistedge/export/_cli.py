@@ -9,10 +9,14 @@ from typing import Any
 
 import typer
 
-from mnistedge.export.artifact import Artifact, Quantization
+from mnistedge.core.manifest import MANIFEST_NAME
+from mnistedge.core.tensors import Quantization
+from mnistedge.export.api import DEFAULT_MODEL, DEFAULT_OUT
+from mnistedge.export.artifact import Artifact, FidelityError
 from mnistedge.export.calibration import CALIBRATION_METHODS
-from mnistedge.export.fidelity import DEFAULT_THRESHOLDS, Thresholds
-from mnistedge.export.registry import EDGE_ARTIFACTS, EXPORTERS
+from mnistedge.export.fidelity import DEFAULT_THRESHOLDS
+from mnistedge.export.onnx import DEFAULT_OPSET
+from mnistedge.export.registry import EXPORTERS
 from mnistedge.export.tflite import IO_TYPES
 
 ALL = "all"
@@ -20,42 +24,6 @@ ALL = "all"
 FormatChoice = enum.StrEnum("FormatChoice", {name: name for name in (*EXPORTERS, ALL)})
 IOTypeChoice = enum.StrEnum("IOTypeChoice", {name: name for name in IO_TYPES})
 MethodChoice = enum.StrEnum("MethodChoice", {name: name for name in CALIBRATION_METHODS})
-
-
-def _selection(fmt: str, quantize: Quantization | None) -> list[tuple[str, Quantization]]:
-    if fmt == ALL:
-        if quantize is not None:
-            raise typer.BadParameter(
-                "--format all writes the six edge artifacts (each format's own quantizations); "
-                "drop --quantize, or pick one --format.",
-                param_hint="--quantize",
-            )
-        return list(EDGE_ARTIFACTS)
-    return [(fmt, quantize or Quantization.NONE)]
-
-
-def _check(selection: list[tuple[str, Quantization]], options: dict[str, Any], method: str) -> None:
-    """Reject bad combinations with exit 2 before any data is loaded or model converted."""
-    if options.get("io_type") is not None and not any(
-        "io_type" in EXPORTERS[f].options for f, _ in selection
-    ):
-        raise typer.BadParameter("--io-type applies to --format tflite only.", param_hint="--io-type")
-    valid = "; ".join(f"{n}: {', '.join(q.value for q in e.quantizations)}" for n, e in EXPORTERS.items())
-    for fmt, quantization in selection:
-        exporter = EXPORTERS[fmt]
-        try:
-            exporter.resolve(quantization, _own(fmt, options))
-        except ValueError as exc:
-            raise typer.BadParameter(f"{exc} Valid --format/--quantize combinations: {valid}.") from exc
-        if (
-            len(selection) == 1
-            and quantization is Quantization.INT8
-            and method not in exporter.calibration_methods
-        ):
-            raise typer.BadParameter(
-                f"{fmt} int8 calibrates with {', '.join(exporter.calibration_methods)} only, not {method!r}.",
-                param_hint="--calibration-method",
-            )
 
 
 def _table(artifacts: list[Artifact]) -> Any:
@@ -80,6 +48,25 @@ def _table(artifacts: list[Artifact]) -> Any:
     return table
 
 
+def _plan(fmt: str, quantize: Quantization | None, calibration: Any, thresholds: dict, options: dict) -> list:
+    """Check the request with the API's own checks; a bad one exits 2 before any work."""
+    from mnistedge.export.api import plan_artifact, plan_edge_artifacts
+
+    valid = "; ".join(f"{n}: {', '.join(q.value for q in e.quantizations)}" for n, e in EXPORTERS.items())
+    try:
+        if fmt == ALL:
+            if quantize is not None:
+                raise ValueError(
+                    "--format all writes the six edge artifacts (each format's own quantizations); "
+                    "drop --quantize, or pick one --format."
+                )
+            return plan_edge_artifacts(calibration, thresholds, **options)
+        q = quantize or Quantization.NONE
+        return [plan_artifact(fmt, q, calibration, thresholds[q.value], **options)]
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc} Valid --format/--quantize combinations: {valid}.") from exc
+
+
 def export(
     format: FormatChoice = typer.Option(
         ..., "--format", "-f", help="What to write; 'all' = six edge artifacts."
@@ -95,9 +82,13 @@ def export(
     calibration_method: MethodChoice = typer.Option(
         "minmax", "--calibration-method", help="ONNX int8 ranges."
     ),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset (13-18)."),
-    model: Path = typer.Option(Path("artifacts/model.keras"), "--model", help="The trained Keras model."),
-    out: Path = typer.Option(Path("artifacts/export"), "--out", help="Artifacts and manifest.json go here."),
+    opset: int | None = typer.Option(None, "--opset", help=f"ONNX opset (default {DEFAULT_OPSET})."),
+    model: Path = typer.Option(DEFAULT_MODEL, "--model", help="The trained Keras model."),
+    out: Path = typer.Option(
+        DEFAULT_OUT,
+        "--out",
+        help="Export root: files + manifest.json; folder formats in OUT/<name>/.",
+    ),
     source: Path | None = typer.Option(
         None, "--source", help="MNIST IDX directory or .npz (default: cache)."
     ),
@@ -109,11 +100,8 @@ def export(
     """Export the Keras model to TFLite/ONNX/SavedModel and prove each artifact matches it."""
     from rich.console import Console
 
-    from mnistedge.export import FidelityError, export_all, export_artifact
-
-    selection = _selection(format.value, quantize)
-    options: dict[str, Any] = {"opset": opset, "io_type": io_type.value if io_type else None}
-    _check(selection, options, calibration_method.value)
+    from mnistedge.export.api import run_jobs
+    from mnistedge.export.calibration import CalibrationConfig
 
     overrides = {
         k: v
@@ -121,30 +109,20 @@ def export(
                      "max_accuracy_drop_pp": max_accuracy_drop}.items()
         if v is not None
     }  # fmt: skip
-    thresholds: dict[str, Thresholds] = {
-        q.value: dataclasses.replace(DEFAULT_THRESHOLDS[q], **overrides) for _, q in selection
+    thresholds = {q.value: dataclasses.replace(t, **overrides) for q, t in DEFAULT_THRESHOLDS.items()}
+    options = {
+        k: v for k, v in {"opset": opset, "io_type": io_type and io_type.value}.items() if v is not None
     }
-    common: dict[str, Any] = {
-        "out_dir": out,
-        "verify": verify,
-        "calibration_samples": calibration_samples,
-        "calibration_seed": calibration_seed,
-        "calibration_method": calibration_method.value,
-    }
+    calibration = CalibrationConfig(calibration_samples, calibration_seed, calibration_method.value)
+    jobs = _plan(format.value, quantize, calibration, thresholds, options)
     console = Console()
     try:
+        data = None
         if source is not None:
             from mnistedge.data import load_mnist
 
-            common["data"] = load_mnist(source)
-        if format.value == ALL:
-            artifacts = export_all(model, thresholds=thresholds, **common, **options)
-        else:
-            fmt, q = selection[0]
-            artifacts = [
-                export_artifact(model, fmt, quantize=q, thresholds=thresholds[q.value], **common,
-                                **_own(fmt, options))
-            ]  # fmt: skip
+            data = load_mnist(source)
+        artifacts = run_jobs(jobs, model, out, data, verify)
     except FidelityError as exc:
         console.print(_table(list(exc.exported)))
         typer.echo(f"Error: {exc}", err=True)
@@ -153,9 +131,4 @@ def export(
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
     console.print(_table(artifacts))
-    console.print(f"manifest: {out / 'manifest.json'}")
-
-
-def _own(fmt: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The options that ``fmt`` takes (``--opset`` always has a value; only ONNX uses it)."""
-    return {k: v for k, v in options.items() if k in EXPORTERS[fmt].options}
+    console.print(f"manifest: {out / MANIFEST_NAME}")

@@ -28,7 +28,16 @@ from mnistedge.export.calibration import (
 from mnistedge.export.fidelity import DEFAULT_THRESHOLDS, Thresholds, compute_fidelity
 from mnistedge.export.registry import EDGE_ARTIFACTS, EXPORTERS, get_exporter
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_OUT", "export_all", "export_artifact"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_OUT",
+    "ExportJob",
+    "export_all",
+    "export_artifact",
+    "plan_artifact",
+    "plan_edge_artifacts",
+    "run_jobs",
+]
 
 DEFAULT_MODEL = Path("artifacts/model.keras")
 DEFAULT_OUT = Path("artifacts/export")
@@ -36,7 +45,7 @@ PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
-class _Job:
+class ExportJob:
     """One artifact to write, fully validated before any conversion starts."""
 
     exporter: Exporter
@@ -55,7 +64,7 @@ def _job(
     calibration: CalibrationConfig,
     thresholds: Thresholds | None = None,
     filename: str | None = None,
-) -> _Job:
+) -> ExportJob:
     exporter = get_exporter(format)
     quantization = Quantization.parse(quantize)
     resolved = exporter.resolve(quantization, options)
@@ -66,7 +75,7 @@ def _job(
         )
     if filename is not None and (not filename or Path(filename).name != filename):
         raise ValueError(f"filename must be a bare file name inside out_dir, got {filename!r}.")
-    return _Job(
+    return ExportJob(
         exporter=exporter,
         quantization=quantization,
         options=resolved,
@@ -85,7 +94,7 @@ def _predict_proba(exporter: Exporter, path: Path, images: np.ndarray) -> np.nda
 
 
 def _export_one(
-    job: _Job,
+    job: ExportJob,
     keras_model: Any,
     source: dict[str, str],
     out_dir: Path,
@@ -126,8 +135,8 @@ def _export_one(
     return artifact
 
 
-def _run(
-    jobs: Sequence[_Job],
+def run_jobs(
+    jobs: Sequence[ExportJob],
     model: PathLike,
     out_dir: PathLike,
     data: Dataset | None,
@@ -204,7 +213,44 @@ def export_artifact(
     """
     calibration = CalibrationConfig(calibration_samples, calibration_seed, calibration_method)
     job = _job(format, quantize, options, calibration=calibration, thresholds=thresholds, filename=filename)
-    return _run([job], model, out_dir, data, verify)[0]
+    return run_jobs([job], model, out_dir, data, verify)[0]
+
+
+def plan_edge_artifacts(
+    calibration: CalibrationConfig,
+    thresholds: Mapping[str, Thresholds] | None = None,
+    **options: Any,
+) -> list[ExportJob]:
+    """The jobs ``export_all`` runs, checked (``ValueError``) before anything is loaded or converted.
+
+    ``calibration.method`` applies to the formats that implement it (ONNX); the others use
+    minmax. Each option goes to the formats that have it (``opset`` to ONNX).
+    """
+    known = {name for exporter in EXPORTERS.values() for name in exporter.options}
+    if unknown := sorted(set(options) - known):
+        raise ValueError(f"Unknown option(s) {unknown}. Valid options: {', '.join(sorted(known))}.")
+    overrides = {Quantization.parse(q): t for q, t in (thresholds or {}).items()}
+    jobs = []
+    for format, quantization in EDGE_ARTIFACTS:
+        exporter = EXPORTERS[format]
+        method = calibration.method if calibration.method in exporter.calibration_methods else "minmax"
+        own = {k: v for k, v in options.items() if k in exporter.options}
+        jobs.append(
+            _job(format, quantization, own, calibration=replace(calibration, method=method),
+                 thresholds=overrides.get(quantization))
+        )  # fmt: skip
+    return jobs
+
+
+def plan_artifact(
+    format: str,
+    quantize: str | Quantization,
+    calibration: CalibrationConfig,
+    thresholds: Thresholds | None = None,
+    **options: Any,
+) -> ExportJob:
+    """The job ``export_artifact`` runs, checked (``ValueError``) before anything is converted."""
+    return _job(format, quantize, options, calibration=calibration, thresholds=thresholds)
 
 
 def export_all(
@@ -229,22 +275,6 @@ def export_all(
     Raises:
         FidelityError: after all six are written, if any missed its thresholds (``exported`` has all).
     """
-    known = {name for exporter in EXPORTERS.values() for name in exporter.options}
-    if unknown := sorted(set(options) - known):
-        raise ValueError(f"Unknown option(s) {unknown}. Valid options: {', '.join(sorted(known))}.")
     requested = CalibrationConfig(calibration_samples, calibration_seed, calibration_method)
-    overrides = {Quantization.parse(q): t for q, t in (thresholds or {}).items()}
-    jobs = []
-    for format, quantization in EDGE_ARTIFACTS:
-        exporter = EXPORTERS[format]
-        method = requested.method if requested.method in exporter.calibration_methods else "minmax"
-        jobs.append(
-            _job(
-                format,
-                quantization,
-                {k: v for k, v in options.items() if k in exporter.options},
-                calibration=replace(requested, method=method),
-                thresholds=overrides.get(quantization),
-            )
-        )
-    return _run(jobs, model, out_dir, data, verify)
+    jobs = plan_edge_artifacts(requested, thresholds, **options)
+    return run_jobs(jobs, model, out_dir, data, verify)
