@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from runtime_fixtures import *  # noqa: F403 - pytest fixtures
 
+from mnistedge.core.contract import Normalization
 from mnistedge.core.images import as_batch
 from mnistedge.runtime import load
 from mnistedge.runtime._quant import InputCodec, OutputCodec
@@ -110,29 +111,47 @@ def test_only_uint8_and_floats_pass(dtype: np.dtype) -> None:
             as_batch(images)
 
 
+MNIST_TORCH = Normalization(scale=1 / 255, mean=0.1307, std=0.3081)  # torchvision's MNIST transform
 CODEC_SPECS = [
-    (TensorSpec("x", (-1, 28, 28, 1), "float32"), (0.0, 255.0)),
-    (TensorSpec("x", (-1, 28, 28, 1), "float16"), (0.0, 255.0)),
-    (TensorSpec("x", (-1, 28, 28, 1), "int8", 1.0, -128), (0.0, 255.0)),  # sign-bit flip
-    (TensorSpec("x", (-1, 28, 28, 1), "int8", 0.9960784316062927, -128), (0.0, 255.0)),
-    (TensorSpec("x", (-1, 28, 28, 1), "uint8", 1.0, 0), (0.0, 255.0)),
-    (TensorSpec("x", (-1, 28, 28, 1), "int8", 1 / 255, -128), (0.0, 1.0)),  # a [0, 1] model
-    (TensorSpec("x", (-1, 28, 28, 1), "float32"), (-1.0, 1.0)),
+    (TensorSpec("x", (-1, 28, 28, 1), "float32"), Normalization()),
+    (TensorSpec("x", (-1, 28, 28, 1), "float16"), Normalization()),
+    (TensorSpec("x", (-1, 28, 28, 1), "int8", 1.0, -128), Normalization()),  # sign-bit flip
+    (TensorSpec("x", (-1, 28, 28, 1), "int8", 0.9960784316062927, -128), Normalization()),
+    (TensorSpec("x", (-1, 28, 28, 1), "uint8", 1.0, 0), Normalization()),
+    (TensorSpec("x", (-1, 28, 28, 1), "int8", 1 / 255, -128), Normalization(scale=1 / 255)),  # [0, 1]
+    (TensorSpec("x", (-1, 28, 28, 1), "float32"), Normalization(scale=1 / 255, mean=0.5, std=0.5)),  # [-1, 1]
+    (TensorSpec("x", (-1, 1, 28, 28), "float32"), MNIST_TORCH),
+    (TensorSpec("x", (-1, 784), "int8", 0.0127, -14), MNIST_TORCH),
 ]
 
 
-@pytest.mark.parametrize(("spec", "pixel_range"), CODEC_SPECS)
-def test_uint8_fast_path_equals_the_float_path(spec: TensorSpec, pixel_range) -> None:
-    codec = InputCodec(spec, pixel_range)
+@pytest.mark.parametrize(("spec", "normalization"), CODEC_SPECS)
+def test_uint8_fast_path_equals_the_float_path(spec: TensorSpec, normalization: Normalization) -> None:
+    codec = InputCodec(spec, normalization)
     pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
     fast = codec.from_uint8(pixels)
     assert fast.dtype == np.dtype(spec.dtype)
     np.testing.assert_array_equal(fast, codec.prepare(pixels.astype(np.float32)))
     unit = codec.from_unit_float(pixels.astype(np.float32) / np.float32(255))
     np.testing.assert_allclose(unit.astype(np.float64), fast.astype(np.float64), atol=1.0)
-    lo, hi = pixel_range
+    n = normalization
+    lo, hi = (0 * n.scale - n.mean) / n.std, (255 * n.scale - n.mean) / n.std
     if spec.scale is None:
         np.testing.assert_allclose(fast.ravel()[[0, -1]].astype(np.float64), [lo, hi], rtol=1e-3)
+
+
+@pytest.mark.parametrize(("layout", "shape"), [("NHWC", (3, 28, 28, 1)), ("NCHW", (3, 1, 28, 28)),
+                                               ("flat", (3, 784)), ("NHW", (3, 28, 28))])  # fmt: skip
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_layouts_are_reshapes_of_the_same_values(layout: str, shape, dtype: str) -> None:
+    spec = TensorSpec("x", (-1,), dtype, *((1.0, -128) if dtype == "int8" else ()))
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
+    nhwc = InputCodec(spec).from_uint8(pixels)
+    codec = InputCodec(spec, Normalization(), layout)
+    for tensor in (codec.from_uint8(pixels), codec.prepare(pixels.astype(np.float32)),
+                   codec.from_unit_float(pixels.astype(np.float32) / np.float32(255))):  # fmt: skip
+        assert tensor.shape == shape and tensor.flags.c_contiguous
+    np.testing.assert_array_equal(codec.from_uint8(pixels).ravel(), nhwc.ravel())
 
 
 def test_int8_with_mnist_calibration_is_pixel_minus_128() -> None:

@@ -103,7 +103,9 @@ class Normalization:
                     "e.g. scale=1/255, mean=0.1307, std=0.3081"
                 )
             if not math.isfinite(value):
-                raise ValueError(f"normalization {name}={value!r} is not a finite number; pass a finite float")
+                raise ValueError(
+                    f"normalization {name}={value!r} is not a finite number; pass a finite float"
+                )
             object.__setattr__(self, name, float(value))
         if not self.scale > 0:
             raise ValueError(

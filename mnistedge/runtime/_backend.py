@@ -82,7 +82,9 @@ def bind_io(
     """Settle the convention (or refuse the model) and build the codecs from the tensors' own
     parameters, completed by the manifest where the engine does not expose them (ONNX Runtime
     has no I/O scale)."""
-    convention = convention_for(path, inp, out, normalization=normalization, output=output, output_op=output_op)
+    convention = convention_for(
+        path, inp, out, normalization=normalization, output=output, output_op=output_op
+    )
     entry = manifest_entry or {}
     inp, out = _overlay(inp, entry.get("input")), _overlay(out, entry.get("output"))
     return ModelIO(

@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from mnistedge.core.contract import check_output_kind
 from mnistedge.core.formats import FORMATS
 from mnistedge.core.images import as_batch
 from mnistedge.runtime._backend import backend_class, self_test
+from mnistedge.runtime._convention import normalization_for
 from mnistedge.runtime._integrity import ModelFile, read_model
 from mnistedge.runtime._probe import probe
 from mnistedge.runtime._providers import canonical, check_threads, import_engine
@@ -38,8 +40,10 @@ class Classifier:
     not re-entrant).
 
     Images: one (28, 28) image or a batch (N, 28, 28), (N, 28, 28, 1), (N, 784);
-    uint8 raw pixels in [0, 255] or floats in [0, 1] (scaled x255 to the model's
-    raw-pixel input). Anything else raises ValueError saying what was wrong.
+    uint8 raw pixels in [0, 255] or floats in [0, 1] (scaled x255 to raw pixels). Anything
+    else raises ValueError saying what was wrong. The model's ``info.convention`` then says
+    how they reach it: normalized, reshaped to its layout, chunked to its fixed batch, and
+    its logits (if it outputs logits) turned into probabilities by a softmax.
     """
 
     def __init__(self, backend: Any, info: RuntimeInfo) -> None:
@@ -48,7 +52,7 @@ class Classifier:
         codec = backend.input_codec
         self._from_uint8 = codec.from_uint8
         self._from_float = codec.from_unit_float
-        self._invoke = backend.invoke
+        self._invoke = backend.call  # the engine call itself unless the model has a fixed batch
         self._to_proba = backend.output_codec.to_proba
 
     def _engine_input(self, images: Any) -> np.ndarray:
@@ -66,7 +70,7 @@ class Classifier:
 
     def predict(self, images: Any) -> np.ndarray:
         """Predicted digits, int64 (N,)."""
-        # Dequantization is monotonic (scale > 0): argmax on the raw output is the same.
+        # Dequantization and softmax are monotonic (scale > 0): argmax on the raw output is the same.
         labels = self._invoke(self._engine_input(images)).argmax(axis=1)
         return labels if _ARGMAX_IS_INT64 else labels.astype(np.int64)
 
@@ -83,6 +87,10 @@ def load(
     verify: bool = True,
     strict: bool = False,
     isolate: bool | None = None,
+    scale: float | None = None,
+    mean: float | None = None,
+    std: float | None = None,
+    output: str | None = None,
 ) -> Classifier:
     """Load a ``.tflite`` or ``.onnx`` MNIST model for inference (no TensorFlow needed).
 
@@ -100,23 +108,36 @@ def load(
             malformed file cannot take this process down. None (default): only when no
             manifest vouched for the file's sha256. A probe costs a few ms (the first one
             in a process ~0.3 s to start the worker); results are cached per file content.
+        scale, mean, std: the model's pixel normalization, input = (pixel * scale - mean) / std
+            for 0-255 pixels (a model trained on [0, 1] pixels: scale=1/255; torchvision's
+            MNIST: scale=1/255, mean=0.1307, std=0.3081). None: the manifest entry's
+            ``normalization``, else 1 / 0 / 1 (mnistedge's own models take raw pixels).
+        output: "probabilities" or "logits" (the runtime applies a softmax in predict_proba).
+            None: "probabilities" when the graph ends in Softmax, else "logits".
+
+    The model's input may be [N, 28, 28, 1], [N, 1, 28, 28], [N, 784] or [N, 28, 28], with a
+    dynamic or fixed batch N, and its output [N, 10]; ``info.convention`` says what was found.
 
     Raises:
         FileNotFoundError, IsADirectoryError, OSError: the path is not a readable file.
-        ValueError: unknown format, malformed model, sha256 mismatch, or a model whose I/O
-            does not follow mnistedge.core.contract.
+        ValueError: unknown format, malformed model, sha256 mismatch, a bad normalization
+            value or output kind, or a model whose input/output shapes the runtime cannot feed
+            (the message lists the accepted shapes).
         RuntimeError: ``strict`` and the provider is not available; or the probe process
             cannot start (then pass ``isolate=False``).
         MissingDependencyError: the engine is not installed (message has the pip command).
     """
+    check_output_kind(output)
     model = read_model(path, verify=verify)
+    normalization = normalization_for(model.manifest_entry, model.path, scale=scale, mean=mean, std=std)
     engine = FORMATS[model.format].engine
     import_engine(engine)  # a missing engine says what to pip install, before anything else
     canonical(provider, engine)  # bad arguments fail here, not in the probe process
     check_threads(threads)
+    engine_args = {"provider": provider, "threads": threads, "normalization": normalization, "output": output}
     if isolate or (isolate is None and not model.manifest_verified):
-        probe(model, provider=provider, threads=threads)
-    backend = backend_class(model.format)(model, provider=provider, threads=threads, strict=strict)
+        probe(model, **engine_args)  # loads exactly what this process will load
+    backend = backend_class(model.format)(model, strict=strict, **engine_args)
     self_test(backend, model.path)
     info = RuntimeInfo(
         path=str(model.path),
@@ -130,5 +151,6 @@ def load(
         sha256=model.sha256,
         size_bytes=len(model.data),
         manifest_verified=model.manifest_verified,
+        convention=backend.convention,
     )
     return Classifier(backend, info)

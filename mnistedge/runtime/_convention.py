@@ -142,4 +142,3 @@ def batched(invoke: Callable[[np.ndarray], np.ndarray], batch: int | None) -> Ca
         return np.concatenate(outputs)[:n]
 
     return call
-

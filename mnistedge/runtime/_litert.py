@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from mnistedge.core.contract import MNISTEDGE_NORMALIZATION, Normalization
 from mnistedge.core.tensors import TensorSpec
-from mnistedge.runtime._backend import check_contract, make_codecs
+from mnistedge.runtime._backend import bind_io
+from mnistedge.runtime._convention import batched, last_op
 from mnistedge.runtime._integrity import ModelFile
 from mnistedge.runtime._providers import LITERT_PROVIDERS, check_threads, import_engine, resolve
 
@@ -41,6 +43,7 @@ class LiteRTBackend:
     Attributes for raw-engine timing: ``interpreter`` (``ai_edge_litert`` Interpreter),
     ``input_index``, ``output_index``; ``prepare(raw)`` gives the tensor to ``set_tensor``.
     Call ``resize(n)`` before driving the interpreter yourself with a batch of ``n``.
+    ``normalization``/``output`` complete the model's ``IOConvention`` (see ``_convention``).
     """
 
     engine = "litert"
@@ -52,6 +55,8 @@ class LiteRTBackend:
         provider: str = "auto",
         threads: int | None = None,
         strict: bool = False,
+        normalization: Normalization = MNISTEDGE_NORMALIZATION,
+        output: str | None = None,
     ) -> None:
         litert = import_engine("litert")
         chosen = resolve(provider, "litert", list(LITERT_PROVIDERS), strict=strict)
@@ -72,22 +77,37 @@ class LiteRTBackend:
         if len(inputs) != 1 or len(outputs) != 1:
             raise ValueError(
                 f"{model.path}: model has {len(inputs)} inputs and {len(outputs)} outputs; "
-                f"the mnistedge contract is one image input and one probability output"
+                f"the runtime needs one image input and one class-score output"
             )
         self.path = model.path
         self.interpreter = interp
         self.input_index = int(inputs[0]["index"])
         self.output_index = int(outputs[0]["index"])
         inp, out = _spec(inputs[0]), _spec(outputs[0])
-        check_contract(model.path, inp, out)
-        self.input, self.output, self.input_codec, self.output_codec = make_codecs(
-            inp, out, model.manifest_entry
+        # The delegate's nodes list what they took over; the model's own ops say what it computes.
+        model_ops = [op for op in ops if op["op_name"] != "DELEGATE"]
+        nodes = [
+            (op["op_name"], [int(i) for i in op["inputs"]], [int(o) for o in op["outputs"]])
+            for op in model_ops
+        ]
+        io = bind_io(
+            model.path,
+            inp,
+            out,
+            model.manifest_entry,
+            normalization=normalization,
+            output=output,
+            output_op=last_op(nodes, self.output_index),
         )
+        self.input, self.output, self.convention = io.input, io.output, io.convention
+        self.input_codec, self.output_codec = io.input_codec, io.output_codec
         self.threads = threads
-        self.provider = "xnnpack" if any(op["op_name"] == "DELEGATE" for op in ops) else "cpu"
-        self.op_names = [op["op_name"] for op in ops if op["op_name"] != "DELEGATE"]
+        self.provider = "xnnpack" if len(model_ops) < len(ops) else "cpu"
+        self.op_names = [op["op_name"] for op in model_ops]
+        self._tail = list(self.convention.input_tail)
         self._batch = int(inputs[0]["shape"][0])
         self._lock = threading.Lock()
+        self.call = batched(self.invoke, self.convention.batch)
 
     def resize(self, n: int) -> None:
         """Resize the interpreter's input to a batch of ``n`` (no-op when it already is)."""
@@ -99,7 +119,7 @@ class LiteRTBackend:
             return
         self._batch = -1  # if allocation fails, the next call retries instead of trusting it
         try:
-            self.interpreter.resize_tensor_input(self.input_index, [n, 28, 28, 1])
+            self.interpreter.resize_tensor_input(self.input_index, [n, *self._tail])
             self.interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as exc:
             raise RuntimeError(f"{self.path}: LiteRT cannot run a batch of {n}: {exc}") from None
@@ -129,4 +149,4 @@ class LiteRTBackend:
         return out
 
     def run(self, raw_pixels: np.ndarray) -> np.ndarray:
-        return self.output_codec.to_proba(self.invoke(self.prepare(raw_pixels)))
+        return self.output_codec.to_proba(self.call(self.prepare(raw_pixels)))

@@ -106,7 +106,7 @@ class _Worker:
 
 _lock = threading.Lock()
 _worker: _Worker | None = None
-_passed: set[str] = set()  # "sha256:provider:threads" a probe already loaded and ran
+_passed: set[str] = set()  # "sha256:provider:threads[:normalization:output]" a probe loaded and ran
 
 
 def _shutdown() -> None:
@@ -133,9 +133,14 @@ def probe(
     *,
     provider: str = "auto",
     threads: int | None = None,
+    normalization: Any = None,
+    output: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Load and self-test ``model`` (a ModelFile) in the probe worker, as ``load()`` would.
+
+    ``normalization`` (a ``core.contract.Normalization``; None: mnistedge's own) and ``output``
+    are the caller's convention, so the worker builds the same backend as the caller.
 
     Raises:
         ValueError: the engine rejected the model, crashed on it, or hung past ``timeout``.
@@ -148,7 +153,10 @@ def probe(
             "the manifest.json that vouches for the model"
         )
     with _lock:
+        norm = None if normalization is None or normalization.identity else normalization.to_dict()
         key = f"{model.sha256}:{provider}:{threads}"
+        if norm is not None or output is not None:  # mnistedge's own convention keeps the short key
+            key += f":{json.dumps(norm)}:{output}"
         if key in _passed:
             return
         request = {
@@ -157,6 +165,8 @@ def probe(
             "entry": model.manifest_entry,
             "provider": provider,
             "threads": threads,
+            "normalization": norm,
+            "output": output,
         }
         for _attempt in range(2):
             if _worker is None or _worker.proc.poll() is not None:
@@ -191,6 +201,7 @@ def _serve() -> None:
     """Worker loop: read ``header + bytes``, load like ``load()`` does, reply one JSON line."""
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # engines that print must not corrupt the reply stream
+    from mnistedge.core.contract import MNISTEDGE_NORMALIZATION, Normalization
     from mnistedge.core.io import sha256_bytes
     from mnistedge.runtime._backend import backend_class, self_test
     from mnistedge.runtime._integrity import ModelFile
@@ -203,10 +214,15 @@ def _serve() -> None:
         path = Path(meta["path"])
         try:
             model = ModelFile(path, meta["format"], data, sha256_bytes(data), meta["entry"], False)
+            norm = meta.get("normalization")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the caller reports provider fallback itself
                 backend = backend_class(model.format)(
-                    model, provider=meta["provider"], threads=meta["threads"]
+                    model,
+                    provider=meta["provider"],
+                    threads=meta["threads"],
+                    normalization=MNISTEDGE_NORMALIZATION if norm is None else Normalization(**norm),
+                    output=meta.get("output"),
                 )
             self_test(backend, path)
             reply: dict[str, Any] = {"ok": True}

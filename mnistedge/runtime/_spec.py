@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mnistedge.core.contract import IOConvention
 from mnistedge.core.tensors import TensorSpec
 
 __all__ = ["RuntimeInfo"]
@@ -25,9 +26,11 @@ class RuntimeInfo:
     sha256: str
     size_bytes: int
     manifest_verified: bool  # True when a manifest.json beside the model vouched for this sha256
+    convention: IOConvention  # layout, batch, output kind and pixel normalization the runtime uses
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["input"] = self.input.to_dict()
         out["output"] = self.output.to_dict()
+        out["convention"] = self.convention.to_dict()
         return out

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mnistedge.core.contract import IOConvention
 from mnistedge.core.manifest import MANIFEST_NAME, manifest_entry
 from mnistedge.core.tensors import TensorSpec
 from mnistedge.runtime._integrity import read_model
@@ -30,12 +31,14 @@ class ModelReport:
     provider: str
     input: TensorSpec
     output: TensorSpec
+    convention: IOConvention  # layout, batch, output kind, normalization: how load() feeds it
     op_counts: dict[str, int] | None  # None when they cannot be read (see op_counts_note)
     op_counts_note: str | None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["input"], out["output"] = self.input.to_dict(), self.output.to_dict()
+        out["convention"] = self.convention.to_dict()
         return out
 
 
@@ -58,8 +61,18 @@ def _onnx_op_counts(data: bytes) -> tuple[dict[str, int] | None, str | None]:
     return dict(sorted(Counter(node.op_type for node in graph.node).items())), None
 
 
-def inspect_model(path: str | Path, *, provider: str = "auto") -> ModelReport:
+def inspect_model(
+    path: str | Path,
+    *,
+    provider: str = "auto",
+    scale: float | None = None,
+    mean: float | None = None,
+    std: float | None = None,
+    output: str | None = None,
+) -> ModelReport:
     """Describe a ``.tflite``/``.onnx`` model; a manifest mismatch is reported, not raised.
+
+    ``scale``/``mean``/``std``/``output`` are ``load()``'s: the convention to report.
 
     Raises:
         FileNotFoundError, IsADirectoryError, OSError, ValueError: as ``load()`` for a file
@@ -70,7 +83,7 @@ def inspect_model(path: str | Path, *, provider: str = "auto") -> ModelReport:
     path = Path(path)
     model = read_model(path, verify=False)
     status, expected = _manifest_status(path, model.sha256)
-    clf = load(path, provider=provider, verify=False)
+    clf = load(path, provider=provider, verify=False, scale=scale, mean=mean, std=std, output=output)
     if model.format == "tflite":
         counts: dict[str, int] | None = dict(sorted(Counter(clf.backend.op_names).items()))
         note = None
@@ -89,6 +102,7 @@ def inspect_model(path: str | Path, *, provider: str = "auto") -> ModelReport:
         provider=info.provider,
         input=info.input,
         output=info.output,
+        convention=info.convention,
         op_counts=counts,
         op_counts_note=note,
     )
