@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mnistedge.core.contract import PREPROCESSING
+from mnistedge.core.contract import MNISTEDGE_NORMALIZATION, PREPROCESSING
 from mnistedge.core.deps import require
 from mnistedge.core.images import check_dataset
 from mnistedge.core.io import digest, sha256_file
@@ -121,6 +121,7 @@ def _export_one(
         input=written.input,
         output=written.output,
         preprocessing=dict(PREPROCESSING),
+        normalization=MNISTEDGE_NORMALIZATION,
         calibration=job.calibration,
     )
     # Recorded before the check runs, so the manifest never vouches for a file it has not seen.

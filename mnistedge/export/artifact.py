@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mnistedge.core.contract import MNISTEDGE_NORMALIZATION, Normalization
 from mnistedge.core.tensors import Quantization, Status, TensorSpec
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class Artifact:
     preprocessing: dict[str, Any]  # mnistedge.core.contract.PREPROCESSING
     calibration: CalibrationConfig | None = None  # int8 only
     fidelity: Fidelity | None = field(default=None)  # None when not verified
+    # How a 0-255 pixel becomes the model's input; the runtime's default for this file.
+    normalization: Normalization = MNISTEDGE_NORMALIZATION
 
     @property
     def file(self) -> str:
@@ -58,6 +61,7 @@ class Artifact:
             "input": self.input.to_dict(),
             "output": self.output.to_dict(),
             "preprocessing": dict(self.preprocessing),
+            "normalization": self.normalization.to_dict(),
             "calibration": self.calibration.to_dict() if self.calibration else None,
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
         }
