@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,54 @@ import typer
 __all__ = ["inspect", "predict"]
 
 _PROVIDER_HELP = "auto, cpu, cuda, tensorrt, openvino, coreml, directml, xnnpack, or an ORT name."
+_NORM_HELP = "Model input = (pixel * scale - mean) / std for 0-255 pixels; default: manifest.json, else "
+
+
+def _number(value: str | None) -> float | None:
+    """A float or a fraction ("0.00392156862745098", "1/255"), for --scale/--mean/--std."""
+    if value is None:
+        return None
+    try:
+        return float(Fraction(value.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise typer.BadParameter(
+            f"{value!r} is not a number; give a float like 0.00392156862745098 or a fraction like 1/255"
+        ) from None
+
+
+def _output_kind(value: str | None) -> str | None:
+    from mnistedge.core.contract import check_output_kind
+
+    try:
+        return check_output_kind(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+_SCALE = typer.Option(None, "--scale", callback=_number, help=_NORM_HELP + "1 (1/255 for a [0, 1] model).")
+_MEAN = typer.Option(None, "--mean", callback=_number, help=_NORM_HELP + "0 (torchvision's MNIST: 0.1307).")
+_STD = typer.Option(None, "--std", callback=_number, help=_NORM_HELP + "1 (torchvision's MNIST: 0.3081).")
+_OUTPUT = typer.Option(
+    None,
+    "--output",
+    callback=_output_kind,
+    help="probabilities | logits (softmax applied); default: probabilities if the graph ends in Softmax.",
+)
+
+
+@contextlib.contextmanager
+def _engines_quiet() -> Iterator[None]:
+    """Hold back what engines print from C++ while loading (LiteRT's "Created TensorFlow Lite
+    XNNPACK delegate" line), but still show Python warnings (provider fallback, a failed artifact)."""
+    from mnistedge.core.logs import native_stderr_silenced
+
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught, native_stderr_silenced():
+            yield
+    finally:
+        for warning in caught:
+            typer.echo(f"Warning: {warning.message}", err=True)
 
 
 def _images(path: Path, raw: bool) -> list[tuple[str, np.ndarray]]:
@@ -61,6 +113,10 @@ def predict(
     raw: bool = typer.Option(False, "--raw", help="Images are already MNIST-style 28x28: no preprocessing."),
     provider: str = typer.Option("auto", "--provider", help=_PROVIDER_HELP),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Engine threads."),
+    scale: str | None = _SCALE,  # a float by the time the body runs (the callback parses it)
+    mean: str | None = _MEAN,
+    std: str | None = _STD,
+    output: str | None = _OUTPUT,
 ) -> None:
     """Classify handwritten digits: MNIST-style preprocessing, then the digit and top-3."""
     from mnistedge.core.io import atomic_write_bytes
@@ -68,7 +124,9 @@ def predict(
     from mnistedge.runtime.preprocess import to_png_bytes
 
     try:
-        clf = load(model, provider=provider, threads=threads)
+        with _engines_quiet():
+            convention = {"scale": scale, "mean": mean, "std": std, "output": output}
+            clf = load(model, provider=provider, threads=threads, **convention)
         batch: list[tuple[str, Path, int | None, np.ndarray]] = []
         for path in images:
             found = _images(path, raw)
@@ -105,12 +163,17 @@ def inspect(
     model: Path = typer.Argument(..., help="A .tflite or .onnx model."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     provider: str = typer.Option("auto", "--provider", help=_PROVIDER_HELP),
+    scale: str | None = _SCALE,
+    mean: str | None = _MEAN,
+    std: str | None = _STD,
+    output: str | None = _OUTPUT,
 ) -> None:
-    """Show a model's format, I/O tensors, quantization, op counts, size, sha256 and manifest match."""
+    """Show a model's format, I/O tensors, convention, quantization, ops, size, sha256 and manifest match."""
     from mnistedge.runtime.inspect import inspect_model
 
     try:
-        report = inspect_model(model, provider=provider)
+        with _engines_quiet():
+            report = inspect_model(model, provider=provider, scale=scale, mean=mean, std=std, output=output)
     except (ValueError, OSError, RuntimeError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -134,6 +197,7 @@ def inspect(
         "manifest": manifest,
         "input": _spec_text(report.input),
         "output": _spec_text(report.output),
+        "convention": _convention_text(report.convention),
         "ops": ", ".join(f"{k} x{v}" for k, v in report.op_counts.items())
         if report.op_counts is not None
         else str(report.op_counts_note),
@@ -141,6 +205,13 @@ def inspect(
     for key, value in rows.items():
         table.add_row(key, value)
     Console().print(table)
+
+
+def _convention_text(convention: Any) -> str:
+    n = convention.normalization
+    batch = "any batch" if convention.batch is None else f"fixed batch {convention.batch}"
+    kind = "logits (softmax applied)" if convention.output == "logits" else "probabilities"
+    return f"{convention.layout}, {batch}, {kind}; input = (pixel * {n.scale:g} - {n.mean:g}) / {n.std:g}"
 
 
 def _spec_text(spec: Any) -> str:

@@ -1,0 +1,280 @@
+"""Bring your own model: foreign MNIST models (NCHW, flat, fixed batch, logits, normalized inputs).
+
+The models are built here with ``onnx.helper`` (no PyTorch, no TensorFlow), like the ONNX model
+zoo's mnist-8/12 and a torchvision-trained MLP, and every answer is compared with ONNX Runtime
+called by hand on numpy-preprocessed pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistedge.core.contract import MNISTEDGE_CONVENTION, IOConvention, Normalization
+from mnistedge.core.io import sha256_file
+from mnistedge.core.manifest import update_manifest
+from mnistedge.runtime import _probe, load
+from mnistedge.runtime._convention import last_op
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+TORCHVISION = {"scale": 1 / 255, "mean": 0.1307, "std": 0.3081}  # ToTensor + Normalize((0.1307,), (0.3081,))
+UNIT = {"scale": 1 / 255}  # a model trained on [0, 1] pixels
+# name -> (input shape, Reshape target, ends in Softmax, load() keyword arguments, expected convention)
+MODELS = {
+    "zoo_nchw": (["N", 1, 28, 28], [-1, 784], False, UNIT, ("NCHW", None, "logits")),
+    "zoo_nchw_batch1": ([1, 1, 28, 28], [1, 784], False, UNIT, ("NCHW", 1, "logits")),  # like mnist-8
+    "torchvision_nchw": (["batch", 1, 28, 28], [-1, 784], False, TORCHVISION, ("NCHW", None, "logits")),
+    "flat_softmax": (["N", 784], [-1, 784], True, UNIT, ("flat", None, "probabilities")),
+    "nhw_batch4": ([4, 28, 28], [4, 784], False, TORCHVISION, ("NHW", 4, "logits")),
+}
+BATCH_SIZES = (1, 3, 7, 64)
+
+
+def write_mlp(path: Path, input_shape: list, reshape_to: list, *, softmax: bool, classes: int = 10,
+              seed: int = 0) -> Path:  # fmt: skip
+    """input -> Reshape -> MatMul -> Add -> Relu -> MatMul -> Add (-> Softmax), a float32 ONNX MLP."""
+    rng = np.random.default_rng(seed)
+    pixels = int(np.prod([d for d in input_shape[1:]]))
+    weights = {
+        "w1": rng.normal(0, 0.08, (pixels, 32)).astype(np.float32),
+        "b1": rng.normal(0, 0.1, 32).astype(np.float32),
+        "w2": rng.normal(0, 0.4, (32, classes)).astype(np.float32),
+        "b2": rng.normal(0, 0.1, classes).astype(np.float32),
+        "flat_shape": np.array(reshape_to, np.int64),
+    }
+    out = "probabilities" if softmax else "Plus214_Output_0"
+    nodes = [
+        helper.make_node("Reshape", ["Input3", "flat_shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "w1"], ["h0"]),
+        helper.make_node("Add", ["h0", "b1"], ["h1"]),
+        helper.make_node("Relu", ["h1"], ["h2"]),
+        helper.make_node("MatMul", ["h2", "w2"], ["l0"]),
+        helper.make_node("Add", ["l0", "b2"], ["logits" if softmax else out]),
+    ]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["logits"], [out], axis=1))
+    batch = input_shape[0] if isinstance(input_shape[0], int) else "N"
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [helper.make_tensor_value_info("Input3", TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [batch, classes])],
+        [numpy_helper.from_array(value, name) for name, value in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def by_hand(path: Path, images: np.ndarray, scale: float = 1.0, mean: float = 0.0, std: float = 1.0,
+            softmax: bool = True) -> np.ndarray:  # fmt: skip
+    """ONNX Runtime called directly: numpy normalization, reshape, one image batch the model takes."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    arg = session.get_inputs()[0]
+    fixed = arg.shape[0] if isinstance(arg.shape[0], int) else None
+    x = ((images.astype(np.float64) * scale - mean) / std).astype(np.float32)
+    x = x.reshape(len(images), *arg.shape[1:])
+    if fixed is None:
+        raw = session.run(None, {arg.name: x})[0]
+    else:  # a fixed batch: run it image group by image group, padding the last group
+        n_pad = -len(x) % fixed
+        padded = np.concatenate([x, np.zeros((n_pad, *x.shape[1:]), np.float32)])
+        groups = np.split(padded, len(padded) // fixed)
+        raw = np.concatenate([session.run(None, {arg.name: g})[0] for g in groups])[: len(images)]
+    if not softmax:
+        return raw
+    z = raw.astype(np.float64) - raw.max(axis=1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("byom")
+    return {
+        name: write_mlp(folder / f"{name}.onnx", shape, reshape, softmax=softmax, seed=i)
+        for i, (name, (shape, reshape, softmax, _, _)) in enumerate(MODELS.items())
+    }
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_foreign_models_match_onnxruntime_by_hand(name: str, foreign, tiny_data) -> None:
+    _, _, ends_in_softmax, kwargs, (layout, batch, output) = MODELS[name]
+    clf = load(foreign[name], **kwargs)
+    assert clf.info.convention == IOConvention(layout, batch, output, Normalization(**kwargs))
+    for n in BATCH_SIZES:
+        images = tiny_data.x_test[:n]
+        expected = by_hand(foreign[name], images, **kwargs, softmax=not ends_in_softmax)
+        proba = clf.predict_proba(images)
+        assert proba.shape == (n, 10) and proba.dtype == np.float32
+        np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-5, err_msg=f"batch {n}")
+        np.testing.assert_array_equal(clf.predict(images), expected.argmax(axis=1), err_msg=f"batch {n}")
+        if not ends_in_softmax:
+            np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["zoo_nchw_batch1", "torchvision_nchw", "nhw_batch4"])
+def test_every_image_form_gives_the_same_answer(name: str, foreign, tiny_data) -> None:
+    clf = load(foreign[name], **MODELS[name][3])
+    x = tiny_data.x_test[:5]
+    expected = clf.predict_proba(x)
+    for images in (x[..., None], x.reshape(5, 784), np.asfortranarray(x)):
+        np.testing.assert_array_equal(clf.predict_proba(images), expected)
+    np.testing.assert_allclose(clf.predict_proba((x / 255.0).astype(np.float32)), expected, atol=1e-5)
+    np.testing.assert_array_equal(clf.predict_proba(x[0]), expected[:1])
+
+
+def test_output_kind_can_be_overridden(foreign, artifacts, tiny_data) -> None:
+    x = tiny_data.x_test[:9]
+    path = foreign["flat_softmax"]
+    probabilities = load(path, scale=1 / 255).predict_proba(x)
+    as_logits = load(path, scale=1 / 255, output="logits")  # softmax applied on top
+    assert as_logits.info.convention.output == "logits"
+    e = np.exp(probabilities.astype(np.float64) - probabilities.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(as_logits.predict_proba(x), e / e.sum(axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_array_equal(as_logits.predict(x), probabilities.argmax(axis=1))
+    raw = load(foreign["zoo_nchw"], scale=1 / 255, output="probabilities").predict_proba(x)
+    np.testing.assert_allclose(raw, by_hand(foreign["zoo_nchw"], x, 1 / 255, softmax=False), atol=1e-5)
+    own = load(artifacts["model_int8.tflite"], output="logits")  # LiteRT too
+    assert own.info.convention.output == "logits"
+    q = load(artifacts["model_int8.tflite"]).predict_proba(x).astype(np.float64)
+    np.testing.assert_allclose(own.predict_proba(x), np.exp(q) / np.exp(q).sum(1, keepdims=True), atol=1e-6)
+    with pytest.raises(ValueError, match=r"kind 'scores'\. Valid kinds are: probabilities, logits"):
+        load(path, output="scores")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"std": 0}, r"std=0 would divide by zero; pass the std the model was trained with"),
+        ({"scale": 0}, r"scale=0.0 must be > 0 .*use 1 for a model taking raw pixels, or 1/255"),
+        ({"scale": -1 / 255}, r"scale=-0.0039\d+ must be > 0"),
+        ({"mean": float("nan")}, r"normalization mean=nan is not a finite number"),
+        ({"std": float("inf")}, r"normalization std=inf is not a finite number"),
+        ({"scale": "1/255"}, r"normalization scale must be a number, got '1/255' \(str\); e.g. scale=1/255"),
+        ({"mean": True}, r"normalization mean must be a number, got True"),
+    ],
+)
+def test_bad_normalization_says_what_and_how_to_fix(kwargs, message: str, foreign) -> None:
+    with pytest.raises(ValueError, match=message):
+        load(foreign["torchvision_nchw"], **kwargs)
+    with pytest.raises(ValueError, match=message):
+        Normalization(**kwargs)
+
+
+def test_manifest_normalization_is_the_default_and_arguments_win(foreign, tiny_data, tmp_path) -> None:
+    path = tmp_path / "torch.onnx"
+    path.write_bytes(foreign["torchvision_nchw"].read_bytes())
+    update_manifest(tmp_path, {"file": path.name, "sha256": sha256_file(path), "normalization": TORCHVISION})
+    x = tiny_data.x_test[:7]
+    clf = load(path)
+    assert clf.info.manifest_verified and clf.info.convention.normalization == Normalization(**TORCHVISION)
+    np.testing.assert_allclose(clf.predict_proba(x), by_hand(path, x, **TORCHVISION), atol=1e-5)
+    only_mean = load(path, mean=0.5).info.convention.normalization  # the rest still from the manifest
+    assert only_mean == Normalization(1 / 255, 0.5, 0.3081)
+    update_manifest(tmp_path, {"file": path.name, "sha256": sha256_file(path), "normalization": {"std": 0}})
+    with pytest.raises(ValueError, match=r"manifest.json: the 'normalization' of torch.onnx is unusable"):
+        load(path)
+    assert load(path, **TORCHVISION).info.convention.normalization == Normalization(**TORCHVISION)
+
+
+@pytest.mark.parametrize(
+    ("shape", "reshape", "classes", "message"),
+    [
+        (["N", 3, 32, 32], [-1, 3072], 10, r"input 'Input3' has shape \[N, 3, 32, 32\]"),
+        ([1, 28, 28, 3], [1, 2352], 10, r"input 'Input3' has shape \[1, 28, 28, 3\]"),
+        (["N", 1, 28, 28], [-1, 784], 5, r"output 'Plus214_Output_0' has shape \[N, 5\]; .* needs \[N, 10\]"),
+    ],
+)
+def test_models_that_cannot_run_say_what_is_accepted(shape, reshape, classes, message, tmp_path) -> None:
+    path = write_mlp(tmp_path / "odd.onnx", shape, reshape, softmax=False, classes=classes)
+    with pytest.raises(ValueError, match=message) as info:
+        load(path, isolate=False)
+    text = str(info.value)
+    if classes == 10:
+        assert "[N, 28, 28, 1] (NHWC), [N, 1, 28, 28] (NCHW), [N, 784] (flat), [N, 28, 28] (NHW)" in text
+        assert "Fix: export the model with one of these input shapes" in text
+    else:
+        assert "Fix: export a 10-class MNIST classifier" in text
+
+
+@pytest.mark.parametrize("name", ["model.tflite", "model_int8.tflite", "model.onnx", "model_int8.onnx"])
+def test_mnistedge_artifacts_keep_their_own_convention(name: str, artifacts, tiny_data) -> None:
+    from runtime_fixtures import raw_engine_proba
+
+    manifest = json.loads((artifacts[name].parent / "manifest.json").read_text())
+    assert manifest["artifacts"][name]["normalization"] == {"scale": 1.0, "mean": 0.0, "std": 1.0}
+    clf = load(artifacts[name])
+    assert clf.info.convention == MNISTEDGE_CONVENTION
+    assert clf.info.to_dict()["convention"] == {
+        "layout": "NHWC", "batch": None, "output": "probabilities",
+        "normalization": {"scale": 1.0, "mean": 0.0, "std": 1.0},
+    }  # fmt: skip
+    expected = raw_engine_proba(artifacts[name], tiny_data.x_test[:20])
+    np.testing.assert_allclose(clf.predict_proba(tiny_data.x_test[:20]), expected, rtol=0, atol=1e-6)
+    if name.endswith(".tflite"):  # the softmax is found without the XNNPACK delegate too
+        assert load(artifacts[name], provider="cpu").info.convention.output == "probabilities"
+
+
+def test_the_probe_loads_with_the_callers_convention(foreign, tiny_data, monkeypatch) -> None:
+    monkeypatch.setattr(_probe, "_passed", set())
+    clf = load(foreign["nhw_batch4"], isolate=True, **TORCHVISION)
+    (key,) = _probe._passed
+    assert json.dumps(Normalization(**TORCHVISION).to_dict()) in key
+    expected = by_hand(foreign["nhw_batch4"], tiny_data.x_test[:3], **TORCHVISION)
+    np.testing.assert_allclose(clf.predict_proba(tiny_data.x_test[:3]), expected, atol=1e-5)
+    load(foreign["nhw_batch4"], isolate=True, output="probabilities", **TORCHVISION)
+    assert len(_probe._passed) == 2  # another convention is another probe
+
+
+def test_last_op_looks_through_quantize_and_reshape_ops() -> None:
+    nodes = [("MatMul", ["x", "w"], ["l"]), ("Softmax", ["l"], ["p"]), ("QuantizeLinear", ["p", "s"], ["q"]),
+             ("DequantizeLinear", ["q", "s"], ["y"]), ("Reshape", ["l", "shape"], ["r"])]  # fmt: skip
+    assert last_op(nodes, "y") == "Softmax"
+    assert last_op(nodes, "r") == "MatMul"
+    assert last_op(nodes, "nowhere") is None
+    assert last_op([("DEQUANTIZE", [3], [4]), ("SOFTMAX", [2], [3])], 4) == "SOFTMAX"
+
+
+def _console(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``mnistedge`` console script: a real process, so fd 2 is really captured."""
+    script = Path(sys.executable).with_name("mnistedge")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_predict_prints_only_the_predictions(artifacts, foreign, tiny_data, tmp_path) -> None:
+    images = []
+    for i in range(2):
+        images.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(tiny_data.x_test[i]).save(images[-1])
+    model = artifacts["model_int8.tflite"]  # LiteRT prints its XNNPACK line from C++ at load
+    result = _console("predict", str(model), *map(str, images), "--raw")
+    assert result.returncode == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    digits = load(model).predict(tiny_data.x_test[:2])
+    expected = [f"{path}: {digit}" for path, digit in zip(images, digits, strict=True)]
+    assert [line.split("   (top-3")[0] for line in lines] == expected
+
+    zoo = foreign["zoo_nchw_batch1"]  # no manifest: loaded through the probe process
+    result = _console("predict", str(zoo), *map(str, images), "--raw", "--scale", "1/255", "--json")
+    assert result.returncode == 0 and result.stderr == ""
+    doc = json.loads(result.stdout)
+    assert doc["info"]["convention"]["layout"] == "NCHW" and doc["info"]["convention"]["batch"] == 1
+    digits = load(zoo, scale=1 / 255).predict(tiny_data.x_test[:2])
+    assert [r["digit"] for r in doc["results"]] == digits.tolist()
+    result = _console("inspect", str(zoo), "--scale", "0.00392156862745098", "--output", "logits", "--json")
+    assert result.returncode == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["convention"]["normalization"]["scale"] == 1 / 255
+    result = _console("predict", str(zoo), str(images[0]), "--scale", "a/b")
+    assert result.returncode == 2
+    assert "give a float like 0.00392156862745098 or a fraction like 1/255" in result.stderr
