@@ -68,30 +68,22 @@ def check_regressions(
         if new is None:
             found.append(Regression(old.key, "missing", None, None, "failed or not run"))
             continue
-        if (
-            max_accuracy_drop_pp is not None
-            and old.accuracy is not None
-            and new.accuracy is not None
-            and 100 * (old.accuracy - new.accuracy) > max_accuracy_drop_pp + 1e-9
-        ):
-            found.append(
-                Regression(
-                    old.key, "accuracy", old.accuracy, new.accuracy, f"drop > {max_accuracy_drop_pp} pp"
-                )
-            )
-        if (
-            max_latency_ratio is not None
-            and old.p50_ms
-            and new.p50_ms is not None
-            and new.p50_ms / old.p50_ms > max_latency_ratio
-        ):
-            found.append(
-                Regression(
-                    old.key,
-                    "p50_ms",
-                    old.p50_ms,
-                    new.p50_ms,
-                    f"{new.p50_ms / old.p50_ms:.2f}x > {max_latency_ratio}x",
-                )
-            )
+        found += _compare(old, new, max_accuracy_drop_pp, max_latency_ratio)
+    return found
+
+
+def _compare(
+    old: BenchRow, new: BenchRow, max_accuracy_drop_pp: float | None, max_latency_ratio: float | None
+) -> list[Regression]:
+    """The regressions of one row that is in both reports."""
+    found = []
+    drop = None if old.accuracy is None or new.accuracy is None else 100 * (old.accuracy - new.accuracy)
+    if max_accuracy_drop_pp is not None and drop is not None and drop > max_accuracy_drop_pp + 1e-9:
+        limit = f"drop > {max_accuracy_drop_pp} pp"
+        found.append(Regression(old.key, "accuracy", old.accuracy, new.accuracy, limit))
+    if max_latency_ratio is not None and old.p50_ms and new.p50_ms is not None:
+        ratio = new.p50_ms / old.p50_ms
+        if ratio > max_latency_ratio:
+            limit = f"{ratio:.2f}x > {max_latency_ratio}x"
+            found.append(Regression(old.key, "p50_ms", old.p50_ms, new.p50_ms, limit))
     return found

@@ -72,13 +72,39 @@ def _pareto_rows(report: Report) -> list[BenchRow]:
     return list(chosen.values())
 
 
+def _pareto_front(rows: list[BenchRow]) -> list[BenchRow]:
+    """Rows that nothing else beats: none faster is at least as accurate."""
+    front, best = [], -1.0
+    for row in sorted(rows, key=lambda r: r.p50_ms):
+        if row.accuracy > best:
+            front.append(row)
+            best = row.accuracy
+    return front
+
+
+def _draw_front(plt: Any, ax: Any, front: list[BenchRow], areas: dict[str, float]) -> Any:
+    """The front as a dashed line and green rings; returns its legend handle."""
+    ax.plot([r.p50_ms for r in front], [100 * r.accuracy for r in front], "--", color="green", alpha=0.6)
+    ax.scatter(
+        [r.p50_ms for r in front],
+        [100 * r.accuracy for r in front],
+        s=[2.2 * areas[r.artifact] + 60 for r in front],
+        facecolors="none",
+        edgecolors="green",
+        linewidths=2,
+    )
+    return plt.matplotlib.lines.Line2D(
+        [], [], marker="o", linestyle="", markersize=11, markerfacecolor="none", markeredgecolor="green",
+        markeredgewidth=2, label="Pareto front: nothing else is faster\nand at least as accurate",
+    )  # fmt: skip
+
+
 def _pareto(plt: Any, report: Report) -> Any:
     rows = _pareto_rows(report)
     fig, ax = plt.subplots(figsize=(10, 5.5))
     sizes = [r.size_bytes or 0 for r in rows]
     scale = 1500 / max(max(sizes, default=1), 1)
     areas, handles = {}, []
-    line2d = plt.matplotlib.lines.Line2D
     # Close points overlap (fp32 and fp16 often tie): a legend names them, not labels beside them.
     for k, (row, size) in enumerate(zip(rows, sizes, strict=True)):
         color = plt.get_cmap("tab10")(k % 10)
@@ -86,8 +112,9 @@ def _pareto(plt: Any, report: Report) -> Any:
         ax.scatter(
             row.p50_ms, 100 * row.accuracy, s=areas[row.artifact], alpha=0.6, color=color, edgecolor="black"
         )
+        label = f"{row.artifact} ({size / 1024:.0f} KiB, {100 * row.accuracy:.2f} %, {fmt_ms(row.p50_ms)})"
         handles.append(
-            line2d(
+            plt.matplotlib.lines.Line2D(
                 [],
                 [],
                 marker="o",
@@ -95,38 +122,12 @@ def _pareto(plt: Any, report: Report) -> Any:
                 markersize=9,
                 color=color,
                 markeredgecolor="black",
-                label=f"{row.artifact} ({size / 1024:.0f} KiB, "
-                f"{100 * row.accuracy:.2f} %, {fmt_ms(row.p50_ms)})",
+                label=label,
             )
         )
-    front, best = [], -1.0
-    for row in sorted(rows, key=lambda r: r.p50_ms):
-        if row.accuracy > best:
-            front.append(row)
-            best = row.accuracy
+    front = _pareto_front(rows)
     if front:
-        ax.plot([r.p50_ms for r in front], [100 * r.accuracy for r in front], "--", color="green", alpha=0.6)
-        ax.scatter(
-            [r.p50_ms for r in front],
-            [100 * r.accuracy for r in front],
-            s=[2.2 * areas[r.artifact] + 60 for r in front],
-            facecolors="none",
-            edgecolors="green",
-            linewidths=2,
-        )
-        handles.append(
-            line2d(
-                [],
-                [],
-                marker="o",
-                linestyle="",
-                markersize=11,
-                markerfacecolor="none",
-                markeredgecolor="green",
-                markeredgewidth=2,
-                label="Pareto front: nothing else is faster\nand at least as accurate",
-            )
-        )
+        handles.append(_draw_front(plt, ax, front, areas))
     ax.set_xscale("log")
     ax.set_xlabel(f"p50 latency at batch {rows[0].batch_size if rows else 1} (ms, log scale)")
     ax.set_ylabel("test accuracy (%)")

@@ -20,7 +20,7 @@ import numpy as np
 
 from mnistedge.bench.config import ArtifactEntry, BenchConfig, discover_artifacts, extra_entries
 from mnistedge.bench.measure import MeasureSpec
-from mnistedge.bench.report import Report
+from mnistedge.bench.report import BenchRow, Report
 from mnistedge.bench.rows import artifact_rows, failed_row, keras_rows
 from mnistedge.bench.summary import summarize
 from mnistedge.core.env import capture_env
@@ -136,6 +136,35 @@ def _keras_model(model_path: str | Path | None, config: BenchConfig) -> Path | N
     return path
 
 
+def _measure(
+    jobs: list[_Job], labels: np.ndarray, config: BenchConfig, workdir: Path, progress: Progress | None
+) -> list[BenchRow]:
+    """Run each job's child process in turn; the Keras reference (first) feeds the others' deltas."""
+    reference: tuple[dict, np.ndarray] | None = None
+    evaluated: dict[str, np.ndarray] = {}  # predictions do not depend on threads: once per model
+    rows: list[BenchRow] = []
+    for done, job in enumerate(jobs):
+        if progress:
+            progress(done, len(jobs), job.label)
+        spec = dataclasses.replace(job.spec, evaluate=job.spec.model_path not in evaluated)
+        try:
+            result, predictions = run_child(spec, timeout_s=config.timeout_s, workdir=workdir)
+        except ChildFailedError as exc:
+            rows.append(failed_row(spec, job.entry, str(exc)))
+            continue
+        if predictions is not None:
+            evaluated[spec.model_path] = predictions
+        predictions = evaluated[spec.model_path]
+        if job.entry is None:
+            reference = (result, predictions)
+            rows.extend(keras_rows(spec, result, predictions, labels))
+        else:
+            rows.extend(artifact_rows(spec, job.entry, result, predictions, labels, reference))
+    if progress:
+        progress(len(jobs), len(jobs), "done")
+    return rows
+
+
 def model_target(model_path: str | Path | None) -> dict[str, Any] | None:
     """The accuracy target train.json (beside the Keras model) recorded for it, with its arch."""
     if model_path is None:
@@ -189,29 +218,7 @@ def run_bench(
         with atomic_path(images_path) as part, open(part, "wb") as fh:
             np.save(fh, np.ascontiguousarray(images))
         jobs = _plan(entries, keras_path, config, workdir, images_path)
-        reference: tuple[dict, np.ndarray] | None = None
-        # Predictions do not depend on thread count: predict the test set once per model.
-        evaluated: dict[str, np.ndarray] = {}
-        rows = []
-        for done, job in enumerate(jobs):
-            if progress:
-                progress(done, len(jobs), job.label)
-            spec = dataclasses.replace(job.spec, evaluate=job.spec.model_path not in evaluated)
-            try:
-                result, predictions = run_child(spec, timeout_s=config.timeout_s, workdir=workdir)
-            except ChildFailedError as exc:
-                rows.append(failed_row(spec, job.entry, str(exc)))
-                continue
-            if predictions is not None:
-                evaluated[spec.model_path] = predictions
-            predictions = evaluated[spec.model_path]
-            if job.entry is None:
-                reference = (result, predictions)
-                rows.extend(keras_rows(spec, result, predictions, labels))
-            else:
-                rows.extend(artifact_rows(spec, job.entry, result, predictions, labels, reference))
-        if progress:
-            progress(len(jobs), len(jobs), "done")
+        rows = _measure(jobs, labels, config, workdir, progress)
     unique = {row.key: row for row in reversed(rows)}  # a fallen-back provider repeats a key
     rows = [row for row in rows if unique[row.key] is row]
     return Report(

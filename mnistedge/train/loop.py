@@ -134,6 +134,51 @@ def _fit(cfg: TrainConfig, data: Any, keras: Any, quiet: bool) -> _Fitted:
     return _Fitted(model, history, time.perf_counter() - start, len(x_fit), len(x_val))
 
 
+def _result(
+    cfg: TrainConfig,
+    fit: _Fitted,
+    evaluation: Any,
+    data: Any,
+    tf: Any,
+    model_path: Path,
+    plot_paths: dict[str, str],
+    wall_seconds: float,
+) -> TrainResult:
+    """Everything train.json records about a finished run."""
+    preset = cfg.preset
+    return TrainResult(
+        arch=cfg.arch,
+        source=get_arch(cfg.arch).source,
+        model_path=str(model_path),
+        params=int(fit.model.count_params()),
+        macs=count_macs(fit.model),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        optimizer=preset.optimizer,
+        learning_rate=float(cfg.learning_rate),
+        schedule=preset.schedule,
+        loss=LOSSES[preset.loss],
+        validation_split=float(cfg.validation_split),
+        augmentation=(
+            {**AUGMENTATION, "epochs": preset.augment_epochs(cfg.epochs)} if preset.augment else None
+        ),
+        test_accuracy=evaluation.accuracy,
+        test_loss=evaluation.loss,
+        target=target_record(cfg, fit.history, evaluation.accuracy),
+        per_class_accuracy=evaluation.per_class_accuracy,
+        confusion_matrix=evaluation.confusion_matrix,
+        history=fit.history,
+        wall_seconds=round(wall_seconds, 3),
+        fit_seconds=round(fit.seconds, 3),
+        device=device_record(tf),
+        data=data_record(data, fit.n_fit, fit.n_validation),
+        env=capture_env().to_dict(),
+        preprocessing=dict(contract.PREPROCESSING),
+        plots=plot_paths,
+    )
+
+
 def train(
     config: TrainConfig,
     data: Any,
@@ -178,38 +223,7 @@ def train(
             out / "plots", cfg.arch, fit.history, evaluation, data, get_arch(cfg.arch).target
         )
 
-    preset = cfg.preset
-    result = TrainResult(
-        arch=cfg.arch,
-        source=get_arch(cfg.arch).source,
-        model_path=str(model_path),
-        params=int(fit.model.count_params()),
-        macs=count_macs(fit.model),
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        optimizer=preset.optimizer,
-        learning_rate=float(cfg.learning_rate),
-        schedule=preset.schedule,
-        loss=LOSSES[preset.loss],
-        validation_split=float(cfg.validation_split),
-        augmentation=(
-            {**AUGMENTATION, "epochs": preset.augment_epochs(cfg.epochs)} if preset.augment else None
-        ),
-        test_accuracy=evaluation.accuracy,
-        test_loss=evaluation.loss,
-        target=target_record(cfg, fit.history, evaluation.accuracy),
-        per_class_accuracy=evaluation.per_class_accuracy,
-        confusion_matrix=evaluation.confusion_matrix,
-        history=fit.history,
-        wall_seconds=round(time.perf_counter() - start, 3),
-        fit_seconds=round(fit.seconds, 3),
-        device=device_record(tf),
-        data=data_record(data, fit.n_fit, fit.n_validation),
-        env=capture_env().to_dict(),
-        preprocessing=dict(contract.PREPROCESSING),
-        plots=plot_paths,
-    )
+    result = _result(cfg, fit, evaluation, data, tf, model_path, plot_paths, time.perf_counter() - start)
     atomic_write_json(out / "train.json", result.to_dict())
     if not quiet:
         print(result.summary_line(), flush=True)

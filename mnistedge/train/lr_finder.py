@@ -66,6 +66,45 @@ def suggest_rate(rates: list[float], losses: list[float]) -> float:
     return min(finite)[1]
 
 
+def _range_test(cfg: TrainConfig, data: Any, max_rate: float, quiet: bool) -> tuple[list[float], int]:
+    """Train one epoch per rate step; return the losses and how many epochs were planned."""
+    keras = require("keras", "train", package="tensorflow")
+    seed_everything(cfg.seed)
+    preset = cfg.preset
+    epochs = math.floor(EPOCHS_PER_DECADE * math.log10(max_rate / START_RATE) + 1e-9) + 1
+    train_ds, steps = train_dataset(
+        data.x_train,
+        data.y_train,
+        batch_size=cfg.batch_size,
+        epochs=epochs,
+        seed=cfg.seed,
+        augment_epochs=preset.augment_epochs(epochs),
+        one_hot=preset.loss == "categorical",
+    )
+    model = build_model(cfg.arch)
+    model.compile(
+        optimizer=make_optimizer(keras, preset.optimizer, "constant", START_RATE, 1), loss=LOSSES[preset.loss]
+    )
+    best = [math.inf]
+
+    class StopOnDivergence(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            loss = float((logs or {}).get("loss", math.nan))
+            best[0] = min(best[0], loss) if math.isfinite(loss) else best[0]
+            if not math.isfinite(loss) or loss > 4 * best[0]:
+                self.model.stop_training = True
+
+    history = model.fit(
+        train_ds,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        shuffle=False,
+        callbacks=[keras.callbacks.LearningRateScheduler(lambda e, _lr: lr_for_epoch(e)), StopOnDivergence()],
+        verbose=0 if quiet else 2,
+    ).history
+    return [float(v) for v in history["loss"]], epochs
+
+
 def lr_find(
     config: TrainConfig,
     data: Any,
@@ -86,40 +125,7 @@ def lr_find(
     start = time.perf_counter()
     cfg = config.resolve()
     check_dataset(data)
-    keras = require("keras", "train", package="tensorflow")
-    seed_everything(cfg.seed)
-    preset = cfg.preset
-    epochs = math.floor(EPOCHS_PER_DECADE * math.log10(max_rate / START_RATE) + 1e-9) + 1
-    train_ds, steps = train_dataset(
-        data.x_train,
-        data.y_train,
-        batch_size=cfg.batch_size,
-        epochs=epochs,
-        seed=cfg.seed,
-        augment_epochs=preset.augment_epochs(epochs),
-        one_hot=preset.loss == "categorical",
-    )
-    model = build_model(cfg.arch)
-    optimizer = make_optimizer(keras, preset.optimizer, "constant", START_RATE, 1)
-    model.compile(optimizer=optimizer, loss=LOSSES[preset.loss])
-    best = [math.inf]
-
-    class StopOnDivergence(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            loss = float((logs or {}).get("loss", math.nan))
-            best[0] = min(best[0], loss) if math.isfinite(loss) else best[0]
-            if not math.isfinite(loss) or loss > 4 * best[0]:
-                self.model.stop_training = True
-
-    history = model.fit(
-        train_ds,
-        epochs=epochs,
-        steps_per_epoch=steps,
-        shuffle=False,
-        callbacks=[keras.callbacks.LearningRateScheduler(lambda e, _lr: lr_for_epoch(e)), StopOnDivergence()],
-        verbose=0 if quiet else 2,
-    ).history
-    losses = [float(v) for v in history["loss"]]
+    losses, epochs = _range_test(cfg, data, max_rate, quiet)
     rates = [lr_for_epoch(e) for e in range(len(losses))]
     suggestion = suggest_rate(rates, losses)
     out = Path(out_dir)
