@@ -8,14 +8,7 @@ from typing import Any
 
 import typer
 
-from mnistedge.bench._options import (
-    DEFAULT_OUT,
-    BenchOptions,
-    TargetChoice,
-    bench_config,
-    chosen_targets,
-    make_console,
-)
+from mnistedge.bench._options import DEFAULT_OUT, MeasureArgs, bench_config, make_console, measure_options
 from mnistedge.core.deps import require
 
 OutputChoice = enum.StrEnum("OutputChoice", {"logits": "logits", "probabilities": "probabilities"})
@@ -121,29 +114,26 @@ def _show_report(console: Any, report_path: Path, gate: dict[str, Any]) -> None:
     show_and_gate(console, report, None, plots=False, **gate)
 
 
+@measure_options
 def bench(
+    measure: MeasureArgs,
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Artifacts root; results go to OUT/bench."),
     export_dir: Path | None = typer.Option(None, "--export-dir", help="Default: OUT/export."),
     model: Path | None = typer.Option(None, "--model", help="Keras reference; default OUT/model.keras."),
-    source: Path | None = BenchOptions.source,
-    targets: list[TargetChoice] | None = BenchOptions.targets,
-    batch_sizes: str = BenchOptions.batch_sizes,
-    threads: str | None = BenchOptions.threads,
-    providers: str = BenchOptions.providers,
-    warmup: int = BenchOptions.warmup,
-    runs: int = BenchOptions.runs,
-    reference_runs: int = BenchOptions.reference_runs,
-    predict_runs: int = BenchOptions.predict_runs,
-    only: list[str] | None = typer.Option(None, "--only", help="Only this artifact file (repeatable)."),
+    only: list[str] | None = typer.Option(
+        None, "--only", metavar="FILE", help="Only this artifact file (repeatable)."
+    ),
     extra_models: list[Path] | None = typer.Option(
-        None, "--extra-model", help="Your own .tflite/.onnx, measured beside the exported ones (repeatable)."
+        None,
+        "--extra-model",
+        metavar="FILE",
+        help="Your own .tflite/.onnx, measured beside the exported ones (repeatable).",
     ),
     scale: str | None = typer.Option(None, "--scale", help="Extra models: input = (pixel*scale-mean)/std."),
     mean: float | None = typer.Option(None, "--mean", help="Extra models: see --scale."),
     std: float | None = typer.Option(None, "--std", help="Extra models: see --scale."),
     output: OutputChoice | None = typer.Option(None, "--output", help="Extra models: what they return."),
     keras: bool = typer.Option(True, "--keras/--no-keras", help="Measure the Keras reference too."),
-    plots: bool = BenchOptions.plots,
     report_path: Path | None = typer.Option(
         None, "--report", help="Re-show (and gate) this report.json instead of measuring."
     ),
@@ -156,7 +146,6 @@ def bench(
     max_latency_ratio: float = typer.Option(
         1.5, "--max-latency-ratio", min=0.001, help="Allowed p50 growth vs the baseline (x)."
     ),
-    quiet: bool = BenchOptions.quiet,
 ) -> None:
     """Measure every exported artifact: accuracy, latency, throughput, size, memory."""
     console = make_console()
@@ -168,23 +157,23 @@ def bench(
     if report_path is not None:
         _show_report(console, report_path, gate)
         return
-    chosen_targets(targets)
     config = bench_config(
-        batch_sizes=batch_sizes, threads=threads, providers=providers, warmup=warmup, runs=runs,
-        reference_runs=reference_runs, predict_runs=predict_runs, keras_reference=keras,
-        only=tuple(only) if only else None, extra_models=tuple(str(p) for p in extra_models or ()),
+        measure,
+        keras_reference=keras,
+        only=tuple(only) if only else None,
+        extra_models=tuple(str(p) for p in extra_models or ()),
         extra_load_options=_load_options(scale, mean, std, output.value if output else None),
-    )  # fmt: skip
-    if plots:  # fail before minutes of measuring, not after
+    )
+    if measure.plots:  # fail before minutes of measuring, not after
         require("matplotlib", "bench")
     from mnistedge.data._cli import load_for_cli
 
-    data = load_for_cli(source, quiet=quiet)
+    data = load_for_cli(measure.source, quiet=measure.quiet)
     try:
         report = measure_with_progress(
-            console, export_dir or out / "export", data, model or out / "model.keras", config, quiet
+            console, export_dir or out / "export", data, model or out / "model.keras", config, measure.quiet
         )
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    show_and_gate(console, report, out / "bench", plots=plots, **gate)
+    show_and_gate(console, report, out / "bench", plots=measure.plots, **gate)

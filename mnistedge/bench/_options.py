@@ -1,8 +1,17 @@
-"""The command-line options `mnistedge bench` and `mnistedge run` share, each defined once."""
+"""The command-line options `mnistedge bench` and `mnistedge run` share, declared once.
+
+``@measure_options`` adds them to a Typer command's signature; the command receives them
+together as one ``MeasureArgs``, and ``bench_config(args)`` turns them into a BenchConfig.
+"""
 
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -10,38 +19,82 @@ import typer
 
 from mnistedge.core.targets import TARGETS, select_targets
 
-__all__ = [
-    "DEFAULT_OUT",
-    "BenchOptions",
-    "TargetChoice",
-    "bench_config",
-    "chosen_targets",
-    "make_console",
-]
+__all__ = ["DEFAULT_OUT", "MeasureArgs", "bench_config", "make_console", "measure_options"]
 
 DEFAULT_OUT = Path("artifacts")
 TargetChoice = enum.StrEnum("TargetChoice", {name: name for name in TARGETS})
 
 
-class BenchOptions:
-    """Typer option declarations; a command lists them as parameter defaults."""
+@dataclass(frozen=True)
+class MeasureArgs:
+    """What to measure and how; each field is one shared option (see ``_OPTIONS``)."""
 
-    batch_sizes = typer.Option("1,64", "--batch-sizes", help="Comma-separated batch sizes.")
-    threads = typer.Option(None, "--threads", help="Comma-separated thread counts; default 1,<all cores>.")
-    providers = typer.Option("auto", "--providers", help="Comma-separated, e.g. auto,cpu,cuda.")
-    warmup = typer.Option(50, "--warmup", min=0, help="Untimed calls before each loop.")
-    runs = typer.Option(500, "--runs", min=1, help="Timed calls per loop.")
-    reference_runs = typer.Option(100, "--reference-runs", min=1, help="Timed Keras model(x) calls.")
-    predict_runs = typer.Option(20, "--predict-runs", min=1, help="Timed Keras model.predict calls.")
-    plots = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots.")
-    quiet = typer.Option(False, "--quiet", help="No progress bars.")
-    source = typer.Option(None, "--source", help="MNIST IDX dir or .npz; default: the cached MNIST.")
-    targets = typer.Option(
-        None,
-        "--target",
-        metavar="[" + "|".join(TARGETS) + "]",
-        help="Where to measure (repeatable). Default: desktop plus every target whose tools are here.",
-    )
+    source: Path | None
+    targets: list[TargetChoice] | None
+    batch_sizes: str
+    threads: str | None
+    providers: str
+    warmup: int
+    runs: int
+    reference_runs: int
+    predict_runs: int
+    plots: bool
+    quiet: bool
+
+
+_OPTIONS: dict[str, tuple[Any, Any]] = {  # field -> (annotation, typer.Option)
+    "source": (
+        Path | None,
+        typer.Option(None, "--source", help="MNIST IDX dir or .npz; default: the cached MNIST."),
+    ),
+    "targets": (
+        list[TargetChoice] | None,
+        typer.Option(
+            None,
+            "--target",
+            metavar="[" + "|".join(TARGETS) + "]",
+            help="Where to measure (repeatable). Default: desktop plus every target whose tools are here.",
+        ),
+    ),
+    "batch_sizes": (str, typer.Option("1,64", "--batch-sizes", help="Comma-separated batch sizes.")),
+    "threads": (str | None, typer.Option(None, "--threads", help="Comma-separated; default 1,<all cores>.")),
+    "providers": (str, typer.Option("auto", "--providers", help="Comma-separated, e.g. auto,cpu,cuda.")),
+    "warmup": (int, typer.Option(50, "--warmup", min=0, help="Untimed calls before each loop.")),
+    "runs": (int, typer.Option(500, "--runs", min=1, help="Timed calls per loop.")),
+    "reference_runs": (int, typer.Option(100, "--reference-runs", min=1, help="Timed Keras model(x) calls.")),
+    "predict_runs": (int, typer.Option(20, "--predict-runs", min=1, help="Timed Keras model.predict calls.")),
+    "plots": (bool, typer.Option(True, "--plots/--no-plots", help="Write the PNG plots.")),
+    "quiet": (bool, typer.Option(False, "--quiet", help="No progress bars.")),
+}
+assert set(_OPTIONS) == {f.name for f in fields(MeasureArgs)}
+
+
+def measure_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command`` the shared options; it takes them as its ``measure: MeasureArgs`` parameter."""
+    signature = inspect.signature(command)
+    hints = typing.get_type_hints(command)  # resolved where the command lives, not here
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.name != "measure"
+    ]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+        for name, (annotation, option) in _OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        measure = MeasureArgs(**{name: kwargs.pop(name) for name in _OPTIONS})
+        return command(measure=measure, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{p.name: p.annotation for p in own},
+        **{name: annotation for name, (annotation, _) in _OPTIONS.items()},
+    }
+    del wrapper.__wrapped__  # Typer must read the new signature, not the command's own
+    return wrapper
 
 
 def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
@@ -59,39 +112,6 @@ def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
     return values
 
 
-def bench_config(
-    *,
-    batch_sizes: str,
-    threads: str | None,
-    providers: str,
-    warmup: int,
-    runs: int,
-    reference_runs: int,
-    predict_runs: int,
-    **more: Any,
-) -> Any:
-    """A BenchConfig from the shared options (``more``: only, keras_reference, extra models...)."""
-    from mnistedge.bench.config import BenchConfig
-
-    names = tuple(p.strip() for p in providers.split(",") if p.strip())
-    if not names:
-        raise typer.BadParameter("give at least one provider, e.g. auto", param_hint="--providers")
-    try:
-        return BenchConfig(
-            batch_sizes=_ints(batch_sizes, "--batch-sizes"),
-            threads=_ints(threads, "--threads"),
-            providers=names,
-            warmup=warmup,
-            runs=runs,
-            reference_runs=reference_runs,
-            predict_runs=predict_runs,
-            predict_warmup=min(warmup, 3),
-            **more,
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-
-
 def chosen_targets(requested: list[TargetChoice] | None) -> list[str]:
     """The --target selection; one notice line (stderr) per skipped default target; exit 2 if bad."""
     try:
@@ -101,6 +121,33 @@ def chosen_targets(requested: list[TargetChoice] | None) -> list[str]:
     for line in skipped:
         typer.echo(f"notice: {line}", err=True)
     return [target.name for target in chosen]
+
+
+def bench_config(args: MeasureArgs, **more: Any) -> Any:
+    """A BenchConfig from the shared options (``more``: only, keras_reference, extra models...).
+
+    Also settles ``--target`` (exit 2 for one that cannot run here) before any work starts.
+    """
+    from mnistedge.bench.config import BenchConfig
+
+    chosen_targets(args.targets)
+    names = tuple(p.strip() for p in args.providers.split(",") if p.strip())
+    if not names:
+        raise typer.BadParameter("give at least one provider, e.g. auto", param_hint="--providers")
+    try:
+        return BenchConfig(
+            batch_sizes=_ints(args.batch_sizes, "--batch-sizes"),
+            threads=_ints(args.threads, "--threads"),
+            providers=names,
+            warmup=args.warmup,
+            runs=args.runs,
+            reference_runs=args.reference_runs,
+            predict_runs=args.predict_runs,
+            predict_warmup=min(args.warmup, 3),
+            **more,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def make_console() -> Any:

@@ -10,14 +10,7 @@ from typing import Any
 import typer
 
 from mnistedge.bench._cli import measure_with_progress, show_and_gate
-from mnistedge.bench._options import (
-    DEFAULT_OUT,
-    BenchOptions,
-    TargetChoice,
-    bench_config,
-    chosen_targets,
-    make_console,
-)
+from mnistedge.bench._options import DEFAULT_OUT, MeasureArgs, bench_config, make_console, measure_options
 from mnistedge.core.deps import require
 
 
@@ -67,23 +60,14 @@ class _Stages:
         return f"mnistedge run finished in {time.perf_counter() - self.started:.0f} s ({timing})"
 
 
+@measure_options
 def run(
+    measure: MeasureArgs,
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Where everything goes."),
     arch: str = typer.Option("cnn", "--arch", help="Architecture (see `mnistedge train --list-archs`)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Default: the arch's preset."),
     seed: int = typer.Option(0, "--seed", min=0, help="Training seed."),
-    source: Path | None = BenchOptions.source,
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check each artifact's fidelity."),
-    targets: list[TargetChoice] | None = BenchOptions.targets,
-    batch_sizes: str = BenchOptions.batch_sizes,
-    threads: str | None = BenchOptions.threads,
-    providers: str = BenchOptions.providers,
-    warmup: int = BenchOptions.warmup,
-    runs: int = BenchOptions.runs,
-    reference_runs: int = BenchOptions.reference_runs,
-    predict_runs: int = BenchOptions.predict_runs,
-    plots: bool = BenchOptions.plots,
-    quiet: bool = BenchOptions.quiet,
 ) -> None:
     """The main job: data, train, export all six artifacts, bench them, show the table."""
     from mnistedge.data._cli import load_for_cli
@@ -93,18 +77,15 @@ def run(
         train_config = TrainConfig(arch=arch, epochs=epochs, seed=seed)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--arch/--epochs") from exc
-    chosen_targets(targets)
-    measure_config = bench_config(
-        batch_sizes=batch_sizes, threads=threads, providers=providers, warmup=warmup, runs=runs,
-        reference_runs=reference_runs, predict_runs=predict_runs,
-    )  # fmt: skip
+    measure_config = bench_config(measure)
     require("tensorflow", "train")  # before any work: run trains, so it needs the train extra
+    plots, quiet = measure.plots, measure.quiet
     if plots:
         require("matplotlib", "bench")
     console = make_console()
     stages = _Stages(console)
     stages.start("data")
-    data = load_for_cli(source, quiet=quiet)
+    data = load_for_cli(measure.source, quiet=quiet)
     console.print(f"{len(data.x_train)} train / {len(data.x_test)} test images from {data.source}")
     stages.start("train")
     result = train(train_config, data, out, quiet=quiet, plots=plots)
