@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from types import ModuleType
 
+from mnistedge.core.logs import native_stderr_silenced
+
 __all__ = ["MissingDependencyError", "require"]
+
+_CHATTY = frozenset({"tensorflow", "keras", "tf2onnx"})  # print to fd 2 when first imported
 
 
 class MissingDependencyError(ImportError):
@@ -21,6 +26,9 @@ def require(module: str, extra: str, *, package: str | None = None) -> ModuleTyp
         package: the PyPI name when it differs from the module name.
     """
     try:
+        if module.split(".")[0] in _CHATTY and module.split(".")[0] not in sys.modules:
+            with native_stderr_silenced():  # TensorFlow's C++ start-up lines bypass every log level
+                return importlib.import_module(module)
         return importlib.import_module(module)
     except ImportError as exc:
         name = package or module.split(".")[0]

@@ -1,8 +1,10 @@
 """Engine log noise: TensorFlow, LiteRT and ONNX Runtime print to the terminal from C++.
 
 The CLI keeps them quiet unless ``mnistedge --verbose`` is given. Nothing here runs at
-import: the CLI calls :func:`quiet_engines` when a command starts, and wraps the calls
-that make native engines print in :func:`native_stderr_silenced`.
+import: the CLI calls :func:`quiet_engines` when a command starts; the calls that make native
+engines print (loading a LiteRT model, ``core.deps.require`` importing TensorFlow, whose absl
+start-up lines ignore every log level) run inside :func:`native_stderr_silenced`, which shows
+what was held back if the call fails.
 """
 
 from __future__ import annotations

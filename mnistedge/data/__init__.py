@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from mnistedge.core.deps import require
 from mnistedge.core.images import check_labeled_images
 from mnistedge.core.io import atomic_path, file_lock
 from mnistedge.data.idx import decode_idx, idx_checksums, maybe_gunzip
@@ -174,8 +175,7 @@ def _remote_sources() -> list[tuple[str, Callable[[], dict[str, np.ndarray]]]]:
 
 
 def _fetch_keras() -> dict[str, np.ndarray]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    keras = require("keras", "train", package="tensorflow")
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(KERAS_TIMEOUT_S)  # keras.utils.get_file has no timeout of its own

@@ -10,6 +10,7 @@ import numpy as np
 
 from mnistedge.core.contract import INPUT_NAME, MODEL_INPUT_SHAPE, NUM_CLASSES, OUTPUT_NAME
 from mnistedge.core.deps import require
+from mnistedge.core.formats import FORMATS
 from mnistedge.core.env import library_versions
 from mnistedge.core.io import atomic_directory
 from mnistedge.core.tensors import Quantization, TensorSpec
@@ -46,7 +47,7 @@ def saved_model_probabilities(path: Path, images: np.ndarray) -> np.ndarray:
 
 
 def _filename(quantization: Quantization, options: Mapping[str, Any]) -> str:
-    return "saved_model"
+    return str(FORMATS["saved_model"].folder)  # a folder format's place under the export root
 
 
 EXPORTER = Exporter(
