@@ -10,8 +10,8 @@ import numpy as np
 
 from mnistedge.core.contract import INPUT_NAME, MODEL_INPUT_SHAPE, NUM_CLASSES, OUTPUT_NAME
 from mnistedge.core.deps import require
-from mnistedge.core.formats import FORMATS
 from mnistedge.core.env import library_versions
+from mnistedge.core.formats import FORMATS
 from mnistedge.core.io import atomic_directory
 from mnistedge.core.tensors import Quantization, TensorSpec
 from mnistedge.export._exporter import Exporter, Written
