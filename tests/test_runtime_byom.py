@@ -19,8 +19,9 @@ from PIL import Image
 from mnistedge.core.contract import MNISTEDGE_CONVENTION, IOConvention, Normalization
 from mnistedge.core.io import sha256_file
 from mnistedge.core.manifest import update_manifest
+from mnistedge.core.tensors import TensorSpec
 from mnistedge.runtime import _probe, load
-from mnistedge.runtime._convention import last_op
+from mnistedge.runtime._convention import convention_for, last_op
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -28,19 +29,21 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 TORCHVISION = {"scale": 1 / 255, "mean": 0.1307, "std": 0.3081}  # ToTensor + Normalize((0.1307,), (0.3081,))
 UNIT = {"scale": 1 / 255}  # a model trained on [0, 1] pixels
-# name -> (input shape, Reshape target, ends in Softmax, load() keyword arguments, expected convention)
+# name -> (input shape, Reshape target, output batch, ends in Softmax, load() keyword arguments,
+#          expected convention). A fixed batch is read from the input, else from the output.
 MODELS = {
-    "zoo_nchw": (["N", 1, 28, 28], [-1, 784], False, UNIT, ("NCHW", None, "logits")),
-    "zoo_nchw_batch1": ([1, 1, 28, 28], [1, 784], False, UNIT, ("NCHW", 1, "logits")),  # like mnist-8
-    "torchvision_nchw": (["batch", 1, 28, 28], [-1, 784], False, TORCHVISION, ("NCHW", None, "logits")),
-    "flat_softmax": (["N", 784], [-1, 784], True, UNIT, ("flat", None, "probabilities")),
-    "nhw_batch4": ([4, 28, 28], [4, 784], False, TORCHVISION, ("NHW", 4, "logits")),
+    "zoo_nchw": (["N", 1, 28, 28], [-1, 784], "N", False, UNIT, ("NCHW", None, "logits")),
+    "zoo_nchw_batch1": ([1, 1, 28, 28], [1, 784], 1, False, UNIT, ("NCHW", 1, "logits")),  # like mnist-8
+    "zoo_reshape_batch1": (["N", 1, 28, 28], [1, 784], 1, False, UNIT, ("NCHW", 1, "logits")),
+    "torchvision_nchw": (["batch", 1, 28, 28], [-1, 784], "N", False, TORCHVISION, ("NCHW", None, "logits")),
+    "flat_softmax": (["N", 784], [-1, 784], "N", True, UNIT, ("flat", None, "probabilities")),
+    "nhw_batch4": ([4, 28, 28], [4, 784], "N", False, TORCHVISION, ("NHW", 4, "logits")),
 }
 BATCH_SIZES = (1, 3, 7, 64)
 
 
 def write_mlp(path: Path, input_shape: list, reshape_to: list, *, softmax: bool, classes: int = 10,
-              seed: int = 0) -> Path:  # fmt: skip
+              output_batch: int | str = "N", seed: int = 0) -> Path:  # fmt: skip
     """input -> Reshape -> MatMul -> Add -> Relu -> MatMul -> Add (-> Softmax), a float32 ONNX MLP."""
     rng = np.random.default_rng(seed)
     pixels = int(np.prod([d for d in input_shape[1:]]))
@@ -62,12 +65,11 @@ def write_mlp(path: Path, input_shape: list, reshape_to: list, *, softmax: bool,
     ]
     if softmax:
         nodes.append(helper.make_node("Softmax", ["logits"], [out], axis=1))
-    batch = input_shape[0] if isinstance(input_shape[0], int) else "N"
     graph = helper.make_graph(
         nodes,
         path.stem,
         [helper.make_tensor_value_info("Input3", TensorProto.FLOAT, input_shape)],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [batch, classes])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [output_batch, classes])],
         [numpy_helper.from_array(value, name) for name, value in weights.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -78,11 +80,10 @@ def write_mlp(path: Path, input_shape: list, reshape_to: list, *, softmax: bool,
 
 
 def by_hand(path: Path, images: np.ndarray, scale: float = 1.0, mean: float = 0.0, std: float = 1.0,
-            softmax: bool = True) -> np.ndarray:  # fmt: skip
-    """ONNX Runtime called directly: numpy normalization, reshape, one image batch the model takes."""
+            softmax: bool = True, fixed: int | None = None) -> np.ndarray:  # fmt: skip
+    """ONNX Runtime called directly: numpy normalization, reshape, ``fixed`` images per run if given."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     arg = session.get_inputs()[0]
-    fixed = arg.shape[0] if isinstance(arg.shape[0], int) else None
     x = ((images.astype(np.float64) * scale - mean) / std).astype(np.float32)
     x = x.reshape(len(images), *arg.shape[1:])
     if fixed is None:
@@ -102,19 +103,19 @@ def by_hand(path: Path, images: np.ndarray, scale: float = 1.0, mean: float = 0.
 def foreign(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("byom")
     return {
-        name: write_mlp(folder / f"{name}.onnx", shape, reshape, softmax=softmax, seed=i)
-        for i, (name, (shape, reshape, softmax, _, _)) in enumerate(MODELS.items())
+        name: write_mlp(folder / f"{name}.onnx", shape, reshape, softmax=softmax, output_batch=out, seed=i)
+        for i, (name, (shape, reshape, out, softmax, _, _)) in enumerate(MODELS.items())
     }
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_foreign_models_match_onnxruntime_by_hand(name: str, foreign, tiny_data) -> None:
-    _, _, ends_in_softmax, kwargs, (layout, batch, output) = MODELS[name]
+    *_, ends_in_softmax, kwargs, (layout, batch, output) = MODELS[name]
     clf = load(foreign[name], **kwargs)
     assert clf.info.convention == IOConvention(layout, batch, output, Normalization(**kwargs))
     for n in BATCH_SIZES:
         images = tiny_data.x_test[:n]
-        expected = by_hand(foreign[name], images, **kwargs, softmax=not ends_in_softmax)
+        expected = by_hand(foreign[name], images, **kwargs, softmax=not ends_in_softmax, fixed=batch)
         proba = clf.predict_proba(images)
         assert proba.shape == (n, 10) and proba.dtype == np.float32
         np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-5, err_msg=f"batch {n}")
@@ -123,9 +124,9 @@ def test_foreign_models_match_onnxruntime_by_hand(name: str, foreign, tiny_data)
             np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["zoo_nchw_batch1", "torchvision_nchw", "nhw_batch4"])
+@pytest.mark.parametrize("name", ["zoo_reshape_batch1", "torchvision_nchw", "nhw_batch4"])
 def test_every_image_form_gives_the_same_answer(name: str, foreign, tiny_data) -> None:
-    clf = load(foreign[name], **MODELS[name][3])
+    clf = load(foreign[name], **MODELS[name][4])
     x = tiny_data.x_test[:5]
     expected = clf.predict_proba(x)
     for images in (x[..., None], x.reshape(5, 784), np.asfortranarray(x)):
@@ -231,10 +232,25 @@ def test_the_probe_loads_with_the_callers_convention(foreign, tiny_data, monkeyp
     clf = load(foreign["nhw_batch4"], isolate=True, **TORCHVISION)
     (key,) = _probe._passed
     assert json.dumps(Normalization(**TORCHVISION).to_dict()) in key
-    expected = by_hand(foreign["nhw_batch4"], tiny_data.x_test[:3], **TORCHVISION)
+    expected = by_hand(foreign["nhw_batch4"], tiny_data.x_test[:3], **TORCHVISION, fixed=4)
     np.testing.assert_allclose(clf.predict_proba(tiny_data.x_test[:3]), expected, atol=1e-5)
     load(foreign["nhw_batch4"], isolate=True, output="probabilities", **TORCHVISION)
     assert len(_probe._passed) == 2  # another convention is another probe
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "output_shape", "layout", "batch"),
+    [
+        ((4, 28, 28), (-1, 10), "NHW", 4),  # a fixed input batch
+        ((-1, 1, 28, 28), (1, 10), "NCHW", 1),  # a dynamic input that a Reshape constant fixes
+        ((-1, 784), (-1, 10), "flat", None),
+        ((1, 28, 28, 1), (-1, -1), "NHWC", 1),  # an unknown class dimension: the self-test checks it
+    ],
+)
+def test_the_batch_comes_from_the_input_else_the_output(input_shape, output_shape, layout, batch) -> None:
+    inp, out = TensorSpec("x", input_shape, "float32"), TensorSpec("y", output_shape, "float32")
+    found = convention_for("m.onnx", inp, out, normalization=Normalization(), output=None, output_op="Add")
+    assert found == IOConvention(layout, batch, "logits", Normalization())
 
 
 def test_last_op_looks_through_quantize_and_reshape_ops() -> None:
