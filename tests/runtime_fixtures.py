@@ -1,21 +1,27 @@
-"""Fixtures and helpers shared by the runtime tests.
+"""Helpers shared by the runtime tests (the fixtures themselves live in conftest.py).
 
-``artifacts``: the six edge artifacts of the tiny model (+ manifest.json), written once
-per session by ``mnistedge.export.export_all``. ``linear_onnx``: an ONNX softmax
-classifier built with ``onnx.helper`` (no TensorFlow) whose exact probabilities numpy
-computes. Import the fixtures into a test module to use them.
+``EDGE_FILES``: the six artifact names. ``write_linear_onnx``: an ONNX softmax classifier
+built with ``onnx.helper`` (no TensorFlow) whose exact probabilities ``linear_reference``
+computes in numpy. ``raw_engine_proba``: an artifact's probabilities straight from its
+engine. ``BLOCK_TF``: a prelude that makes a child Python a runtime-only install.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-# The fixtures: test modules take them with ``from runtime_fixtures import *``.
-__all__ = ["artifacts", "keras_proba", "linear_onnx"]
+__all__ = [
+    "BLOCK_TF",
+    "EDGE_FILES",
+    "HEAVY_MODULES",
+    "linear_reference",
+    "linear_weights",
+    "raw_engine_proba",
+    "write_linear_onnx",
+]
 
 EDGE_FILES = (
     "model.tflite",
@@ -25,29 +31,31 @@ EDGE_FILES = (
     "model.onnx",
     "model_int8.onnx",
 )
-_CACHE: dict[str, Any] = {}
+
+# What a runtime-only install lacks: the training/export stack.
+HEAVY_MODULES = ("tensorflow", "keras", "tf2onnx", "tf_keras")
+
+# Prepend to a child's code. Importing any of HEAVY_MODULES then fails as if it were not
+# installed, and every attempt is appended to TF_IMPORT_ATTEMPTS, so an import the code
+# catches and shrugs off (``try: import tensorflow except ImportError``) still shows.
+BLOCK_TF = f"""
+import sys
+
+TF_IMPORT_ATTEMPTS = []
+HEAVY_MODULES = {HEAVY_MODULES!r}
 
 
-@pytest.fixture(scope="session")
-def artifacts(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path, tiny_data) -> dict:
-    """file name -> path of each edge artifact of the tiny model, manifest.json beside them."""
-    if "artifacts" not in _CACHE:
-        export = pytest.importorskip("mnistedge.export")
-        out = tmp_path_factory.mktemp("runtime_artifacts")
-        written = export.export_all(tiny_model_path, out_dir=out, data=tiny_data, verify=False)
-        _CACHE["artifacts"] = {a.file: a.path for a in written}
-        assert set(_CACHE["artifacts"]) == set(EDGE_FILES)
-    return _CACHE["artifacts"]
+class _RefuseHeavyImports:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in HEAVY_MODULES:
+            TF_IMPORT_ATTEMPTS.append(name)
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+        return None
 
 
-@pytest.fixture(scope="session")
-def keras_proba(tiny_model_path: Path, tiny_data) -> np.ndarray:
-    """The tiny Keras model's probabilities on tiny_data.x_test (the reference)."""
-    if "keras_proba" not in _CACHE:
-        keras = pytest.importorskip("keras")
-        model = keras.models.load_model(tiny_model_path)
-        _CACHE["keras_proba"] = np.asarray(model(tiny_data.x_test[..., None].astype(np.float32)))
-    return _CACHE["keras_proba"]
+assert not [m for m in HEAVY_MODULES if m in sys.modules], "imported before the blocker could see it"
+sys.meta_path.insert(0, _RefuseHeavyImports())
+"""
 
 
 def linear_weights(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -95,11 +103,6 @@ def write_linear_onnx(path: Path, seed: int = 0, opset: int = 17) -> Path:
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
     return path
-
-
-@pytest.fixture(scope="session")
-def linear_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_linear_onnx(tmp_path_factory.mktemp("linear") / "linear.onnx")
 
 
 def raw_engine_proba(path: Path, images_uint8: np.ndarray) -> np.ndarray:

@@ -30,16 +30,6 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def tiny_export(tiny_model_path: Path, tiny_data, tmp_path_factory) -> Path:
-    from mnistedge.export import export_all
-
-    out = tmp_path_factory.mktemp("bench_export")
-    # The tiny model is too weak for the int8 fidelity thresholds; bench measures it anyway.
-    export_all(tiny_model_path, out_dir=out, data=tiny_data, verify=False)
-    return out
-
-
-@pytest.fixture(scope="module")
 def tiny_report(tiny_export: Path, tiny_model_path: Path, tiny_data) -> bench.Report:
     return run_bench(
         tiny_export,

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from digit_images import render_stroke_digit
 from PIL import Image
-from runtime_fixtures import *  # noqa: F403 - pytest fixtures
 from typer.testing import CliRunner
 
 from mnistedge.cli import app

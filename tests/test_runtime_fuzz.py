@@ -10,7 +10,6 @@ import os
 
 from fuzz_models import run_cases
 from fuzz_mutations import make_cases
-from runtime_fixtures import *  # noqa: F403 - pytest fixtures
 from runtime_fixtures import EDGE_FILES
 
 COUNT = int(os.environ.get("MNISTEDGE_FUZZ_COUNT", "300"))

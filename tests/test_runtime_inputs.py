@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from runtime_fixtures import *  # noqa: F403 - pytest fixtures
 
 from mnistedge.core.contract import Normalization
 from mnistedge.core.images import as_batch

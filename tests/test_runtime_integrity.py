@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_fixtures import *  # noqa: F403 - pytest fixtures
 
 from mnistedge.runtime import _probe, load
 from mnistedge.runtime._integrity import read_model

@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-from runtime_fixtures import *  # noqa: F403 - pytest fixtures
 
 from mnistedge.runtime import available_providers, load
 
