@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from runtime_fixtures import BLOCK_TF
 
 from mnistedge.core.deps import MissingDependencyError, require
 
 ROOT = Path(__file__).resolve().parents[1]
-# Makes `import tensorflow` (and keras, tf2onnx) fail in a child, as on a runtime-only install.
-BLOCK_TF = (
-    "import sys\nfor name in ('tensorflow', 'keras', 'tf2onnx', 'tf_keras'):\n    sys.modules[name] = None\n"
-)
+# After BLOCK_TF, and however the child exits: which blocked imports it attempted, on stderr.
+REPORT_ATTEMPTS = """
+import atexit, json
+atexit.register(lambda: print("TF_IMPORT_ATTEMPTS=" + json.dumps(TF_IMPORT_ATTEMPTS), file=sys.stderr))
+"""
 
 
-def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", BLOCK_TF + code], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
+def run_python(code: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ``code`` where TensorFlow & co. cannot be imported; return the process and the imports it tried."""
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK_TF + REPORT_ATTEMPTS + code],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    reported = re.findall(r"^TF_IMPORT_ATTEMPTS=(.*)$", proc.stderr, re.MULTILINE)
+    assert reported, f"the child never reported its import attempts: {proc.stderr[-2000:]}"
+    return proc, json.loads(reported[-1])
 
 
 def test_base_dependencies_have_no_tensorflow():
@@ -35,19 +44,16 @@ def test_base_dependencies_have_no_tensorflow():
 
 
 def test_light_modules_import_without_tensorflow():
-    code = (
-        "import mnistedge, mnistedge.data, mnistedge.core.contract, mnistedge.cli\n"
-        "import mnistedge.runtime\n"
-        "print('tensorflow' in sys.modules and sys.modules['tensorflow'] is not None)\n"
-    )
-    proc = run_python(code)
+    code = "import mnistedge, mnistedge.data, mnistedge.core.contract, mnistedge.cli, mnistedge.runtime\n"
+    proc, attempts = run_python(code)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "False"
+    assert attempts == []  # not even a caught attempt
 
 
 def test_cli_help_works_without_tensorflow():
-    proc = run_python("from mnistedge.cli import app\napp(['--help'])")
+    proc, attempts = run_python("from mnistedge.cli import app\napp(['--help'])")
     assert proc.returncode == 0, proc.stderr
+    assert attempts == []
     for command in ("data", "train", "export", "bench", "predict", "inspect", "run"):
         assert command in proc.stdout
 
@@ -63,8 +69,9 @@ def test_commands_needing_an_extra_exit_1_with_the_pip_command(tmp_path, argv, e
         f"r = CliRunner().invoke(app, {argv!r} + ['--out', {str(tmp_path)!r}])\n"
         "print(r.exit_code)\nprint(r.output)\n"
     )
-    proc = run_python(code)
+    proc, attempts = run_python(code)
     assert proc.returncode == 0, proc.stderr
+    assert attempts, "the command should have needed TensorFlow and been refused it"
     exit_code, _, output = proc.stdout.partition("\n")
     assert exit_code == "1", output
     assert f"pip install 'mnistedge[{extra}]'" in output
