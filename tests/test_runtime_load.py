@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_fixtures import *  # noqa: F403 - pytest fixtures
 from runtime_fixtures import EDGE_FILES, linear_reference, raw_engine_proba
 
 import mnistedge.runtime as runtime
@@ -76,7 +75,7 @@ def test_info_says_what_was_loaded(name: str, artifacts) -> None:
     assert d["input"]["shape"] == [-1, 28, 28, 1] and d["path"] == str(path)
 
 
-@pytest.mark.parametrize("name", ["model.tflite", "model_int8.tflite", "model_int8.onnx"])
+@pytest.mark.parametrize("name", EDGE_FILES)
 def test_any_batch_size_in_any_order(name: str, artifacts, tiny_data) -> None:
     clf = load(artifacts[name])
     x = tiny_data.x_test
@@ -89,7 +88,7 @@ def test_any_batch_size_in_any_order(name: str, artifacts, tiny_data) -> None:
         start += n
 
 
-@pytest.mark.parametrize("name", ["model.tflite", "model_int8.tflite", "model.onnx"])
+@pytest.mark.parametrize("name", EDGE_FILES)
 def test_every_accepted_layout_gives_the_same_answer(name: str, artifacts, tiny_data) -> None:
     clf = load(artifacts[name])
     one = tiny_data.x_test[3]
@@ -101,7 +100,7 @@ def test_every_accepted_layout_gives_the_same_answer(name: str, artifacts, tiny_
     assert clf.predict(one).shape == (1,)
 
 
-@pytest.mark.parametrize("name", ["model.tflite", "model_int8.tflite", "model_int8.onnx"])
+@pytest.mark.parametrize("name", EDGE_FILES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_floats_in_unit_range_equal_uint8_pixels(name: str, dtype, artifacts, tiny_data) -> None:
     clf = load(artifacts[name])

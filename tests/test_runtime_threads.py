@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from runtime_fixtures import *  # noqa: F403 - pytest fixtures
+from runtime_fixtures import EDGE_FILES
 
 from mnistedge.runtime import load
 
@@ -18,7 +18,7 @@ PER_THREAD = int(os.environ.get("MNISTEDGE_THREAD_PREDICTIONS", "300"))
 THREADS = 8
 
 
-@pytest.mark.parametrize("name", ["model.tflite", "model_int8.tflite", "model.onnx", "model_int8.onnx"])
+@pytest.mark.parametrize("name", EDGE_FILES)
 def test_eight_threads_share_one_classifier(name: str, artifacts, tiny_data) -> None:
     clf = load(artifacts[name])
     x = tiny_data.x_test
