@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -213,11 +214,17 @@ def test_table_and_markdown_show_every_row() -> None:
     assert "**" in markdown  # best figures are bold
 
 
-def test_report_is_frozen() -> None:
+def test_report_and_rows_are_frozen_and_survive_json_whole() -> None:
     report = fake_report()
-    with pytest.raises(AttributeError):
-        report.rows = ()  # type: ignore[misc]
-    assert isinstance(report, Report)
+    row = report.rows[0]
+    for obj in (report, row, report.env):
+        for f in dataclasses.fields(obj):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(obj, f.name, None)
+    assert isinstance(report.rows, tuple)  # a list could still be changed in place
+    # Every field, nested ones included, comes back equal from the JSON text: nothing lost or retyped.
+    assert Report.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+    assert BenchRow.from_dict(json.loads(json.dumps(row.to_dict()))) == row
 
 
 def test_public_surface_and_light_import() -> None:
