@@ -105,7 +105,10 @@ def manifest_entry(model_path: str | Path, *, strict: bool) -> dict[str, Any] | 
     try:
         return read_manifest(model_path.parent)["artifacts"].get(model_path.name)
     except (OSError, ValueError) as exc:
+        message = f"{model_path.parent / MANIFEST_NAME}: cannot read the manifest ({exc})"
         if strict:
-            raise ValueError(f"{exc} Or load with verify=False to skip the check.") from exc
-        warnings.warn(f"cannot read the manifest, ignoring it: {exc}", RuntimeWarning, stacklevel=3)
+            raise ValueError(
+                f"{message}; fix or remove it, or load with verify=False to skip the check"
+            ) from exc
+        warnings.warn(f"{message}; ignoring it", RuntimeWarning, stacklevel=3)
         return None
