@@ -38,6 +38,7 @@ class Backend(Protocol):
     convention: IOConvention
     input_codec: InputCodec
     output_codec: OutputCodec
+    op_names: list[str] | None  # the model's ops in graph order (inspect counts them); None: unreadable
 
     def prepare(self, raw_pixels: np.ndarray) -> np.ndarray: ...
 

@@ -38,13 +38,12 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(name=arg.name, shape=shape, dtype=dtype)
 
 
-def _output_op(data: bytes, output: str) -> str | None:
-    """The op computing the graph output (e.g. "Softmax"), read from the model bytes."""
+def _nodes(data: bytes) -> list[tuple[str, list[str], list[str]]] | None:
+    """The graph's (op_type, inputs, outputs), read from the model bytes; None if unreadable."""
     try:
-        nodes, _ = graph_nodes(data)
+        return graph_nodes(data)[0]
     except (ValueError, StopIteration):  # ORT loaded it; an odd encoding just leaves it unknown
         return None
-    return last_op(nodes, output)
 
 
 class OnnxRuntimeBackend:
@@ -92,6 +91,8 @@ class OnnxRuntimeBackend:
             inp, out = _spec(inputs[0]), _spec(outputs[0])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/InvalidProtobuf types
             raise ValueError(f"{model.path}: ONNX Runtime cannot load this model: {exc}") from None
+        nodes = _nodes(model.data)
+        self.op_names = None if nodes is None else [op for op, _, _ in nodes]
         io = bind_io(
             model.path,
             inp,
@@ -99,7 +100,7 @@ class OnnxRuntimeBackend:
             model.manifest_entry,
             normalization=normalization,
             output=output,
-            output_op=_output_op(model.data, out.name),
+            output_op=None if nodes is None else last_op(nodes, out.name),
         )
         self.input, self.output, self.convention = io.input, io.output, io.convention
         self.input_codec, self.output_codec = io.input_codec, io.output_codec
