@@ -31,24 +31,20 @@ def zoo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_extra_model_rows_sit_beside_the_exported_ones(tiny_export, tiny_model_path, tiny_data, zoo_model):
-    config = BenchConfig(
-        **FAST,
-        only=("model_int8.tflite",),
-        extra_models=(str(zoo_model),),
-        extra_load_options={"scale": 1 / 255},
-    )
-    report = run_bench(
-        tiny_export, tiny_data.x_test, tiny_data.y_test, model_path=tiny_model_path, config=config
-    )
+    normalization = {"scale": 1 / 255, "mean": 0.5, "std": 0.25}
+    extra = {"extra_models": (str(zoo_model),), "extra_load_options": normalization}
+    config = BenchConfig(**FAST, only=("model_int8.tflite",), **extra)
+    x, y = tiny_data.x_test, tiny_data.y_test
+    report = run_bench(tiny_export, x, y, model_path=tiny_model_path, config=config)
     rows = [r for r in report.rows if r.artifact == zoo_model.name]
     assert [r.batch_size for r in rows] == [1, 3] and all(r.status == "ok" for r in rows)
-    expected = by_hand(zoo_model, tiny_data.x_test, scale=1 / 255, fixed=1).argmax(axis=1)
-    keras = next(r for r in report.rows if r.artifact == "model.keras")
-    assert rows[0].accuracy == float(np.mean(expected == tiny_data.y_test))
+    expected = by_hand(zoo_model, x, **normalization, fixed=1).argmax(axis=1)
+    assert (by_hand(zoo_model, x, fixed=1).argmax(axis=1) != expected).any()  # the normalization matters
+    assert rows[0].accuracy == float(np.mean(expected == y))
     assert rows[0].format == "onnx" and rows[0].engine == "onnxruntime"
-    assert rows[0].agreement is not None and rows[0].accuracy_delta_pp == pytest.approx(
-        100 * (rows[0].accuracy - keras.accuracy)
-    )
+    keras = next(r for r in report.rows if r.artifact == "model.keras")
+    assert rows[0].agreement is not None
+    assert rows[0].accuracy_delta_pp == pytest.approx(100 * (rows[0].accuracy - keras.accuracy))
     assert {r.artifact for r in report.rows} == {"model.keras", "model_int8.tflite", zoo_model.name}
 
 
