@@ -14,7 +14,6 @@ Bench uses ``prepare`` + the raw ``session``/``interpreter`` to time the bare en
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,10 +22,10 @@ import numpy as np
 from mnistedge.core.contract import NUM_CLASSES, IOConvention, Normalization
 from mnistedge.core.formats import FORMATS, loadable_formats, resolve
 from mnistedge.core.tensors import TensorSpec
-from mnistedge.runtime._convention import convention_for
+from mnistedge.runtime._convention import batched, convention_for
 from mnistedge.runtime._quant import InputCodec, OutputCodec
 
-__all__ = ["Backend", "ModelIO", "backend_class", "bind_io", "self_test"]
+__all__ = ["Backend", "attach_io", "backend_class", "self_test"]
 
 
 class Backend(Protocol):
@@ -49,17 +48,6 @@ class Backend(Protocol):
     def run(self, raw_pixels: np.ndarray) -> np.ndarray: ...
 
 
-@dataclass(frozen=True)
-class ModelIO:
-    """A model's final tensor specs, its convention, and the codecs built from them."""
-
-    input: TensorSpec
-    output: TensorSpec
-    convention: IOConvention
-    input_codec: InputCodec
-    output_codec: OutputCodec
-
-
 def _overlay(spec: TensorSpec, recorded: Any) -> TensorSpec:
     """Fill a quantized tensor's missing scale/zero-point from the manifest's record of it."""
     if spec.scale is not None or not isinstance(recorded, dict):
@@ -70,31 +58,32 @@ def _overlay(spec: TensorSpec, recorded: Any) -> TensorSpec:
     return TensorSpec(spec.name, spec.shape, spec.dtype, float(scale), int(zero_point))
 
 
-def bind_io(
-    path: Any,
+def attach_io(
+    backend: Any,
+    model: Any,
     inp: TensorSpec,
     out: TensorSpec,
-    manifest_entry: dict[str, Any] | None,
     *,
     normalization: Normalization,
     output: str | None,
     output_op: str | None,
-) -> ModelIO:
-    """Settle the convention (or refuse the model) and build the codecs from the tensors' own
-    parameters, completed by the manifest where the engine does not expose them (ONNX Runtime
-    has no I/O scale)."""
+) -> None:
+    """Settle the convention (or refuse the model) and give ``backend`` its tensors and codecs.
+
+    The codecs come from the tensors' own parameters, completed by the manifest where the engine
+    does not expose them (ONNX Runtime has no I/O scale). Sets ``input``, ``output``,
+    ``convention``, ``input_codec``, ``output_codec`` and ``call`` (``invoke`` in fixed-size chunks
+    when the model's batch is fixed).
+    """
     convention = convention_for(
-        path, inp, out, normalization=normalization, output=output, output_op=output_op
+        model.path, inp, out, normalization=normalization, output=output, output_op=output_op
     )
-    entry = manifest_entry or {}
-    inp, out = _overlay(inp, entry.get("input")), _overlay(out, entry.get("output"))
-    return ModelIO(
-        inp,
-        out,
-        convention,
-        InputCodec(inp, convention.normalization, convention.layout),
-        OutputCodec(out, convention.output),
-    )
+    entry = model.manifest_entry or {}
+    backend.input, backend.output = _overlay(inp, entry.get("input")), _overlay(out, entry.get("output"))
+    backend.convention = convention
+    backend.input_codec = InputCodec(backend.input, convention.normalization, convention.layout)
+    backend.output_codec = OutputCodec(backend.output, convention.output)
+    backend.call = batched(backend.invoke, convention.batch)
 
 
 def backend_class(format: str) -> Any:

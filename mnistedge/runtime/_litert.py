@@ -15,8 +15,8 @@ import numpy as np
 
 from mnistedge.core.contract import MNISTEDGE_NORMALIZATION, Normalization
 from mnistedge.core.tensors import TensorSpec
-from mnistedge.runtime._backend import bind_io
-from mnistedge.runtime._convention import batched, last_op
+from mnistedge.runtime._backend import attach_io
+from mnistedge.runtime._convention import last_op
 from mnistedge.runtime._integrity import ModelFile
 from mnistedge.runtime._providers import LITERT_PROVIDERS, check_threads, import_engine, resolve
 
@@ -90,24 +90,16 @@ class LiteRTBackend:
             (op["op_name"], [int(i) for i in op["inputs"]], [int(o) for o in op["outputs"]])
             for op in model_ops
         ]
-        io = bind_io(
-            model.path,
-            inp,
-            out,
-            model.manifest_entry,
-            normalization=normalization,
-            output=output,
+        attach_io(
+            self, model, inp, out, normalization=normalization, output=output,
             output_op=last_op(nodes, self.output_index),
-        )
-        self.input, self.output, self.convention = io.input, io.output, io.convention
-        self.input_codec, self.output_codec = io.input_codec, io.output_codec
+        )  # fmt: skip
         self.threads = threads
         self.provider = "xnnpack" if len(model_ops) < len(ops) else "cpu"
         self.op_names = [op["op_name"] for op in model_ops]
         self._tail = list(self.convention.input_tail)
         self._batch = int(inputs[0]["shape"][0])
         self._lock = threading.Lock()
-        self.call = batched(self.invoke, self.convention.batch)
 
     def resize(self, n: int) -> None:
         """Resize the interpreter's input to a batch of ``n`` (no-op when it already is)."""

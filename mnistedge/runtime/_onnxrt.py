@@ -12,8 +12,8 @@ import numpy as np
 
 from mnistedge.core.contract import MNISTEDGE_NORMALIZATION, Normalization
 from mnistedge.core.tensors import TensorSpec
-from mnistedge.runtime._backend import bind_io
-from mnistedge.runtime._convention import batched, last_op
+from mnistedge.runtime._backend import attach_io
+from mnistedge.runtime._convention import last_op
 from mnistedge.runtime._integrity import ModelFile
 from mnistedge.runtime._onnx_check import graph_nodes
 from mnistedge.runtime._providers import check_threads, fallback_warning, import_engine, rank_ort, resolve
@@ -93,17 +93,8 @@ class OnnxRuntimeBackend:
             raise ValueError(f"{model.path}: ONNX Runtime cannot load this model: {exc}") from None
         nodes = _nodes(model.data)
         self.op_names = None if nodes is None else [op for op, _, _ in nodes]
-        io = bind_io(
-            model.path,
-            inp,
-            out,
-            model.manifest_entry,
-            normalization=normalization,
-            output=output,
-            output_op=None if nodes is None else last_op(nodes, out.name),
-        )
-        self.input, self.output, self.convention = io.input, io.output, io.convention
-        self.input_codec, self.output_codec = io.input_codec, io.output_codec
+        output_op = None if nodes is None else last_op(nodes, out.name)
+        attach_io(self, model, inp, out, normalization=normalization, output=output, output_op=output_op)
         self.path = model.path
         self.session = session
         self.input_name = inp.name
@@ -111,7 +102,6 @@ class OnnxRuntimeBackend:
         self.threads = threads
         self.provider = session.get_providers()[0]
         fallback_warning(chosen, self.provider, "onnxruntime", strict=strict)
-        self.call = batched(self.invoke, self.convention.batch)
 
     def prepare(self, raw_pixels: np.ndarray) -> np.ndarray:
         return self.input_codec.prepare(raw_pixels)
