@@ -186,3 +186,18 @@ def test_fidelity_miss_keeps_the_file_marked_failed(tiny_model_path: Path, tiny_
     entry = read_manifest(tmp_path)["artifacts"]["model_int8.tflite"]
     assert entry["status"] == "failed" and entry["fidelity"]["failures"] == list(fidelity.failures)
     assert (tmp_path / "model_int8.tflite").is_file()
+
+
+def test_int8_onnx_weights_are_seven_bit_for_cpus_without_vnni(artifacts: dict) -> None:
+    """reduce_range: AVX2-only CPUs saturate int16 pair sums with full-range int8 weights."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    path = artifacts["model_int8.onnx"]
+    graph = onnx.load(str(path)).graph
+    weights = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    conv_weights = [w for w in weights if w.ndim == 4]
+    # ORT's reduced range for symmetric int8 weights is [-64, 64]; full range would reach +-127.
+    assert conv_weights and all(int(np.abs(w.astype(np.int16)).max()) <= 64 for w in conv_weights)
+    quantizer = read_manifest(path.parent)["artifacts"][path.name]["converter"]["quantizer"]
+    assert quantizer["reduce_range"] is True and quantizer["weight_type"] == "QInt8"
