@@ -8,7 +8,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from mnistedge.cli import app
+from mnistedge.cli import COMMANDS, app
 from mnistedge.core import targets as core_targets
 from mnistedge.core.targets import TARGETS, select_targets
 
@@ -56,3 +56,11 @@ def test_an_unmeasurable_target_exits_2_before_any_work(tmp_path) -> None:
     assert result.exit_code == 2
     assert "--target c" in result.output and "cannot measure it yet" in result.output
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
+def test_help_is_clean_for_every_command(command: list[str]) -> None:
+    """Plain help: no "<bool>" beside flags (typer 0.29's rich help prints one), exit 0."""
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output and "<bool>" not in result.output and "╭" not in result.output
