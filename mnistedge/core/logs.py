@@ -45,7 +45,8 @@ def native_stderr_silenced() -> Iterator[None]:
 
     LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" from C++, past Python's
     ``sys.stderr``. The output is kept in a temporary file and shown if the block raises,
-    so an engine's own explanation of a failure is never lost. Verbose: a no-op.
+    so an engine's own explanation of a failure is never lost. Verbose: a no-op. The redirect
+    is process-wide for the block's few milliseconds, so keep blocks to the native call itself.
     """
     if verbose():
         yield

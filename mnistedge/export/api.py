@@ -14,6 +14,7 @@ from mnistedge.core.contract import MNISTEDGE_NORMALIZATION, PREPROCESSING
 from mnistedge.core.deps import require
 from mnistedge.core.images import check_dataset
 from mnistedge.core.io import digest, sha256_file
+from mnistedge.core.logs import native_stderr_silenced
 from mnistedge.core.manifest import update_manifest
 from mnistedge.core.tensors import Quantization, Status
 from mnistedge.export._exporter import Exporter
@@ -90,7 +91,9 @@ def _predict_proba(exporter: Exporter, path: Path, images: np.ndarray) -> np.nda
         return exporter.predict_proba(path, images)
     from mnistedge.runtime import load  # the TF-free edge runtime: what devices will run
 
-    return load(path).predict_proba(images)
+    with native_stderr_silenced():  # LiteRT's "Created XNNPACK delegate" line, from C++
+        classifier = load(path)
+    return classifier.predict_proba(images)
 
 
 def _export_one(

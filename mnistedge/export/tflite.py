@@ -12,6 +12,7 @@ import numpy as np
 from mnistedge.core.deps import require
 from mnistedge.core.env import library_versions
 from mnistedge.core.io import atomic_write_bytes
+from mnistedge.core.logs import native_stderr_silenced
 from mnistedge.core.tensors import Quantization, TensorSpec
 from mnistedge.export._exporter import Exporter, Written
 from mnistedge.export._graph import write_saved_model
@@ -74,7 +75,8 @@ def write_tflite(
         write_saved_model(model, Path(saved_model_dir))
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         _CONFIGURE[quantization](converter, tf, calibration, io_type or "int8")
-        flatbuffer = converter.convert()
+        with native_stderr_silenced():  # the MLIR quantizer prints its settings from C++
+            flatbuffer = converter.convert()
     atomic_write_bytes(path, flatbuffer)
     inp, out = read_io(path)
     converter_info = {"name": "tflite", "opset": None, "versions": library_versions("tensorflow", "keras")}
