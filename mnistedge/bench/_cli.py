@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +9,7 @@ import typer
 
 from mnistedge.bench._options import DEFAULT_OUT, MeasureArgs, bench_config, make_console, measure_options
 from mnistedge.core.deps import require
-
-OutputChoice = enum.StrEnum("OutputChoice", {"logits": "logits", "probabilities": "probabilities"})
+from mnistedge.runtime._cli import MEAN_OPTION, OUTPUT_OPTION, SCALE_OPTION, STD_OPTION
 
 
 def measure_with_progress(
@@ -90,20 +88,6 @@ def show_and_gate(
     )
 
 
-def _load_options(scale: str | None, mean: float | None, std: float | None, output: str | None) -> dict:
-    """load() arguments for --extra-model files; a bad value exits 2 naming it."""
-    value = None
-    if scale is not None:
-        try:
-            num, _, den = scale.partition("/")
-            value = float(num) / float(den) if den else float(num)
-        except (ValueError, ZeroDivisionError) as exc:
-            raise typer.BadParameter(
-                f"{scale!r} is not a number or a fraction like 1/255.", param_hint="--scale"
-            ) from exc
-    return {"scale": value, "mean": mean, "std": std, "output": output}
-
-
 def _show_report(console: Any, report_path: Path, gate: dict[str, Any]) -> None:
     from mnistedge.bench.report import load_report
 
@@ -129,10 +113,10 @@ def bench(
         metavar="FILE",
         help="Your own .tflite/.onnx, measured beside the exported ones (repeatable).",
     ),
-    scale: str | None = typer.Option(None, "--scale", help="Extra models: input = (pixel*scale-mean)/std."),
-    mean: float | None = typer.Option(None, "--mean", help="Extra models: see --scale."),
-    std: float | None = typer.Option(None, "--std", help="Extra models: see --scale."),
-    output: OutputChoice | None = typer.Option(None, "--output", help="Extra models: what they return."),
+    scale: str | None = SCALE_OPTION,  # for --extra-model files; floats once the callbacks ran
+    mean: str | None = MEAN_OPTION,
+    std: str | None = STD_OPTION,
+    output: str | None = OUTPUT_OPTION,
     keras: bool = typer.Option(True, "--keras/--no-keras", help="Measure the Keras reference too."),
     report_path: Path | None = typer.Option(
         None, "--report", help="Re-show (and gate) this report.json instead of measuring."
@@ -162,7 +146,7 @@ def bench(
         keras_reference=keras,
         only=tuple(only) if only else None,
         extra_models=tuple(str(p) for p in extra_models or ()),
-        extra_load_options=_load_options(scale, mean, std, output.value if output else None),
+        extra_load_options={"scale": scale, "mean": mean, "std": std, "output": output},
     )
     if measure.plots:  # fail before minutes of measuring, not after
         require("matplotlib", "bench")

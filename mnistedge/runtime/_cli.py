@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import typer
 
-__all__ = ["inspect", "predict"]
+__all__ = ["MEAN_OPTION", "OUTPUT_OPTION", "SCALE_OPTION", "STD_OPTION", "inspect", "predict"]
 
 _PROVIDER_HELP = "auto, cpu, cuda, tensorrt, openvino, coreml, directml, xnnpack, or an ORT name."
 _NORM_HELP = "Model input = (pixel * scale - mean) / std for 0-255 pixels; default: manifest.json, else "
@@ -40,10 +40,17 @@ def _output_kind(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
-_SCALE = typer.Option(None, "--scale", callback=_number, help=_NORM_HELP + "1 (1/255 for a [0, 1] model).")
-_MEAN = typer.Option(None, "--mean", callback=_number, help=_NORM_HELP + "0 (torchvision's MNIST: 0.1307).")
-_STD = typer.Option(None, "--std", callback=_number, help=_NORM_HELP + "1 (torchvision's MNIST: 0.3081).")
-_OUTPUT = typer.Option(
+# How load() feeds a model (--scale/--mean/--std/--output); bench uses them for --extra-model too.
+SCALE_OPTION = typer.Option(
+    None, "--scale", callback=_number, help=_NORM_HELP + "1 (1/255 for a [0, 1] model)."
+)
+MEAN_OPTION = typer.Option(
+    None, "--mean", callback=_number, help=_NORM_HELP + "0 (torchvision's MNIST: 0.1307)."
+)
+STD_OPTION = typer.Option(
+    None, "--std", callback=_number, help=_NORM_HELP + "1 (torchvision's MNIST: 0.3081)."
+)
+OUTPUT_OPTION = typer.Option(
     None,
     "--output",
     callback=_output_kind,
@@ -113,10 +120,10 @@ def predict(
     raw: bool = typer.Option(False, "--raw", help="Images are already MNIST-style 28x28: no preprocessing."),
     provider: str = typer.Option("auto", "--provider", help=_PROVIDER_HELP),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Engine threads."),
-    scale: str | None = _SCALE,  # a float by the time the body runs (the callback parses it)
-    mean: str | None = _MEAN,
-    std: str | None = _STD,
-    output: str | None = _OUTPUT,
+    scale: str | None = SCALE_OPTION,  # a float by the time the body runs (the callback parses it)
+    mean: str | None = MEAN_OPTION,
+    std: str | None = STD_OPTION,
+    output: str | None = OUTPUT_OPTION,
 ) -> None:
     """Classify handwritten digits: MNIST-style preprocessing, then the digit and top-3."""
     from mnistedge.core.io import atomic_write_bytes
@@ -163,10 +170,10 @@ def inspect(
     model: Path = typer.Argument(..., help="A .tflite or .onnx model."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     provider: str = typer.Option("auto", "--provider", help=_PROVIDER_HELP),
-    scale: str | None = _SCALE,
-    mean: str | None = _MEAN,
-    std: str | None = _STD,
-    output: str | None = _OUTPUT,
+    scale: str | None = SCALE_OPTION,
+    mean: str | None = MEAN_OPTION,
+    std: str | None = STD_OPTION,
+    output: str | None = OUTPUT_OPTION,
 ) -> None:
     """Show a model's format, I/O tensors, convention, quantization, ops, size, sha256 and manifest match."""
     from mnistedge.runtime.inspect import inspect_model
