@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mnistedge.core.formats import ENGINES
+
 __all__ = ["CPU_FLAGS", "Environment", "capture_env", "library_versions", "parse_cpuinfo"]
 
 # Instruction-set flags that change which kernels the engines pick (int8 dot products, AMX tiles).
@@ -116,8 +118,8 @@ def _providers() -> dict[str, list[str]]:
         found["onnxruntime"] = list(onnxruntime.get_available_providers())
     except ImportError:
         found["onnxruntime"] = []
-    # LiteRT runs its CPU kernels with the XNNPACK delegate built in.
-    found["litert"] = ["xnnpack"] if _version("ai-edge-litert") else []
+    # LiteRT's providers are fixed (core.formats): the XNNPACK delegate or its plain kernels.
+    found["litert"] = list(ENGINES["litert"].providers) if _version("ai-edge-litert") else []
     return found
 
 

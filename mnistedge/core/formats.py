@@ -41,6 +41,9 @@ class Engine:
     module: str
     package: str
     extra: str | None = None  # the mnistedge extra that installs it; None: the base install
+    # Its providers when they are fixed (LiteRT: XNNPACK delegate or plain kernels); () when the
+    # engine reports them itself (ONNX Runtime's get_available_providers()).
+    providers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Format:
 ENGINES: dict[str, Engine] = {
     engine.name: engine
     for engine in (
-        Engine("litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
+        Engine("litert", "ai_edge_litert.interpreter", "ai-edge-litert", providers=("xnnpack", "cpu")),
         Engine("onnxruntime", "onnxruntime", "onnxruntime"),
         Engine("tensorflow", "tensorflow", "tensorflow", extra="export"),
     )

@@ -48,7 +48,7 @@ ORT_ALIASES = {
     "xnnpack": "XnnpackExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
-LITERT_PROVIDERS = ("xnnpack", "cpu")
+LITERT_PROVIDERS = ENGINES["litert"].providers
 
 
 def import_engine(engine: str) -> ModuleType:
