@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "run": "mnistedge.bench._run_cli:run",
     "predict": "mnistedge.runtime._cli:predict",
     "inspect": "mnistedge.runtime._cli:inspect",
+    "serve": "mnistedge.export.web._serve_cli:serve",
 }
 
 
