@@ -19,9 +19,11 @@ from typing import Any
 from mnistedge.core.tensors import Quantization
 
 __all__ = [
+    "BUNDLES",
     "EDGE_ARTIFACTS",
     "ENGINES",
     "FORMATS",
+    "Bundle",
     "Engine",
     "Format",
     "format_for_path",
@@ -113,6 +115,30 @@ EDGE_ARTIFACTS: tuple[tuple[str, Quantization], ...] = (
     ("onnx", Quantization.NONE),
     ("onnx", Quantization.INT8),
 )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An edge target's folder under the export root, built from several checked artifacts."""
+
+    name: str  # the --format value, and the folder's name under the export root
+    # "module:function": f(model, *, out_dir, data, verify, calibration_samples, calibration_seed)
+    builder: str
+    summary: str
+    tools: str  # what it needs beyond Python, for --help
+
+
+BUNDLES: dict[str, Bundle] = {
+    bundle.name: bundle
+    for bundle in (
+        Bundle(
+            "web",
+            "mnistedge.export.web:export_web",
+            "a static page: onnxruntime-web + LiteRT.js, draw a digit",
+            "npm (fetches the pinned runtimes once)",
+        ),
+    )
+}
 
 
 def resolve(target: str) -> Any:

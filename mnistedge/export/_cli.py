@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from mnistedge.core.formats import BUNDLES, resolve
 from mnistedge.core.manifest import MANIFEST_NAME
 from mnistedge.core.tensors import Quantization
 from mnistedge.export.api import DEFAULT_MODEL, DEFAULT_OUT
@@ -21,7 +22,7 @@ from mnistedge.export.tflite import IO_TYPES
 
 ALL = "all"
 # Choices come from the registry, so a new format needs no change here.
-FormatChoice = enum.StrEnum("FormatChoice", {name: name for name in (*EXPORTERS, ALL)})
+FormatChoice = enum.StrEnum("FormatChoice", {name: name for name in (*EXPORTERS, *BUNDLES, ALL)})
 IOTypeChoice = enum.StrEnum("IOTypeChoice", {name: name for name in IO_TYPES})
 MethodChoice = enum.StrEnum("MethodChoice", {name: name for name in CALIBRATION_METHODS})
 
@@ -67,9 +68,58 @@ def _plan(fmt: str, quantize: Quantization | None, calibration: Any, thresholds:
         raise typer.BadParameter(f"{exc} Valid --format/--quantize combinations: {valid}.") from exc
 
 
+def _check_bundle_request(name: str, quantize: Quantization | None, options: dict, calibration: Any) -> None:
+    """A bundle picks its own formats and quantizations; per-artifact flags are refused (exit 2)."""
+    given = [flag for flag, value in (("--quantize", quantize), *((f"--{k.replace('_', '-')}", v)
+             for k, v in options.items())) if value is not None]  # fmt: skip
+    if calibration.method != "minmax":
+        given.append("--calibration-method")
+    if given:
+        raise typer.BadParameter(
+            f"--format {name} writes a fixed set of models (see `mnistedge export --help`); "
+            f"drop {', '.join(given)}, or export that artifact with its own --format."
+        )
+
+
+def _export_bundle(
+    console: Any, name: str, model: Path, out: Path, source: Path | None, verify: bool, calibration: Any
+) -> None:
+    data = None
+    try:
+        if source is not None:
+            from mnistedge.data import load_mnist
+
+            data = load_mnist(source)
+        bundle = resolve(BUNDLES[name].builder)(
+            model, out_dir=out, data=data, verify=verify,
+            calibration_samples=calibration.samples, calibration_seed=calibration.seed,
+        )  # fmt: skip
+    except FidelityError as exc:
+        console.print(_table(list(exc.exported)))
+        typer.echo(f"Error: {exc} The previous {name} bundle, if any, is unchanged.", err=True)
+        raise typer.Exit(1) from exc
+    except (ValueError, OSError, RuntimeError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    console.print(_table(list(bundle.models)))
+    for runtime, info in bundle.runtimes.items():
+        console.print(
+            f"{runtime} {info['version']}: {info['bytes'] / 2**20:.1f} MiB "
+            f"({info['gzip_bytes'] / 2**20:.1f} MiB gzip) in {len(info['files'])} files"
+        )
+    size_mib = bundle.size_bytes / 2**20
+    console.print(f"bundle: {bundle.path} ({size_mib:.1f} MiB); manifest: {out / MANIFEST_NAME}")
+    console.print(f"open it: mnistedge serve {bundle.path}")
+
+
 def export(
     format: FormatChoice = typer.Option(
-        ..., "--format", "-f", help="What to write; 'all' = six edge artifacts."
+        ...,
+        "--format",
+        "-f",
+        help="What to write; 'all' = six edge artifacts; "
+        + "; ".join(f"'{b.name}' = {b.summary} (needs {b.tools})" for b in BUNDLES.values())
+        + ".",
     ),
     quantize: Quantization | None = typer.Option(None, "--quantize", "-q", help="Default: none."),
     io_type: IOTypeChoice | None = typer.Option(
@@ -83,6 +133,9 @@ def export(
         "minmax", "--calibration-method", help="ONNX int8 ranges."
     ),
     opset: int | None = typer.Option(None, "--opset", help=f"ONNX opset (default {DEFAULT_OPSET})."),
+    batch: int | None = typer.Option(
+        None, "--batch", min=1, help="TFLite: fix the batch dimension (LiteRT.js needs it). Default: dynamic."
+    ),
     model: Path = typer.Option(DEFAULT_MODEL, "--model", help="The trained Keras model."),
     out: Path = typer.Option(
         DEFAULT_OUT,
@@ -110,12 +163,15 @@ def export(
         if v is not None
     }  # fmt: skip
     thresholds = {q.value: dataclasses.replace(t, **overrides) for q, t in DEFAULT_THRESHOLDS.items()}
-    options = {
-        k: v for k, v in {"opset": opset, "io_type": io_type and io_type.value}.items() if v is not None
-    }
+    given = {"opset": opset, "io_type": io_type and io_type.value, "batch": batch}
+    options = {k: v for k, v in given.items() if v is not None}
     calibration = CalibrationConfig(calibration_samples, calibration_seed, calibration_method.value)
-    jobs = _plan(format.value, quantize, calibration, thresholds, options)
     console = Console()
+    if format.value in BUNDLES:
+        _check_bundle_request(format.value, quantize, options, calibration)
+        _export_bundle(console, format.value, model, out, source, verify, calibration)
+        return
+    jobs = _plan(format.value, quantize, calibration, thresholds, options)
     try:
         data = None
         if source is not None:

@@ -50,9 +50,10 @@ def load_keras_model(path: Path) -> Any:
     return model
 
 
-def input_signature() -> list[Any]:
+def input_signature(batch: int | None = None) -> list[Any]:
+    """The serving input: (batch, 28, 28, 1) float32 pixels; ``batch`` None is dynamic."""
     tf = require("tensorflow", "export")
-    return [tf.TensorSpec([None, *MODEL_INPUT_SHAPE], tf.float32, name=INPUT_NAME)]
+    return [tf.TensorSpec([batch, *MODEL_INPUT_SHAPE], tf.float32, name=INPUT_NAME)]
 
 
 def _serve(model: Any) -> Any:
@@ -68,12 +69,15 @@ def serving_function(model: Any) -> Any:
     return tf.function(_serve(model), input_signature=input_signature())
 
 
-def write_saved_model(model: Any, directory: Path) -> None:
-    """Write ``model`` as a SavedModel whose ``serve`` endpoint is the serving signature."""
+def write_saved_model(model: Any, directory: Path, batch: int | None = None) -> None:
+    """Write ``model`` as a SavedModel whose ``serve`` endpoint is the serving signature.
+
+    ``batch`` fixes the batch dimension (runtimes such as LiteRT.js reject a dynamic one).
+    """
     keras = require("keras", "export")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", _serve(model), input_signature=input_signature())
+    archive.add_endpoint("serve", _serve(model), input_signature=input_signature(batch))
     archive.write_out(str(directory), verbose=False)
 
 

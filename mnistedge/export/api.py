@@ -206,7 +206,8 @@ def export_artifact(
         calibration_*: the int8 representative set (balanced over classes, seeded) and range method.
         thresholds: fidelity thresholds (default: ``DEFAULT_THRESHOLDS[quantize]``).
         filename: artifact name inside ``out_dir`` (default: the format's, e.g. model_int8.tflite).
-        **options: format options: tflite ``io_type`` ("int8", "uint8", "float32"), onnx ``opset``.
+        **options: format options: tflite ``io_type`` ("int8", "uint8", "float32") and ``batch``
+            (a fixed batch dimension; None: dynamic), onnx ``opset``.
 
     Returns:
         The Artifact, also recorded in ``out_dir/manifest.json``.

@@ -21,29 +21,42 @@ from mnistedge.export.calibration import CalibrationSet
 __all__ = ["EXPORTER", "IO_TYPES", "read_io", "write_tflite"]
 
 IO_TYPES = ("int8", "uint8", "float32")  # int8 artifact input/output type
+MAX_BATCH = 4096  # a fixed batch dimension beyond this is a typo, not a deployment
 
 
-def _float32(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str) -> None:
+def _float32(
+    converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str, batch: int | None
+) -> None:
     """Nothing to set: the converter's default is the float32 graph."""
 
 
-def _fp16(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str) -> None:
+def _fp16(
+    converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str, batch: int | None
+) -> None:
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf.float16]
 
 
-def _dynamic(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str) -> None:
+def _dynamic(
+    converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str, batch: int | None
+) -> None:
     # Optimize.DEFAULT without a representative dataset is dynamic-range: int8 weights only.
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
 
-def _int8(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str) -> None:
+def _int8(
+    converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: str, batch: int | None
+) -> None:
     assert calibration is not None, "int8 needs a calibration set (checked before conversion)"
     images = calibration.images
+    step = batch or 1
+    if len(images) % step:  # a fixed batch takes whole batches: wrap around to fill the last one,
+        # which repeats images already seen and so leaves the min/max ranges exactly as they are
+        images = np.concatenate([images, images[: step - len(images) % step]])
 
     def representative_dataset() -> Any:
-        for i in range(images.shape[0]):
-            yield [images[i : i + 1]]
+        for i in range(0, images.shape[0], step):
+            yield [images[i : i + step]]
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset
@@ -53,7 +66,7 @@ def _int8(converter: Any, tf: Any, calibration: CalibrationSet | None, io_type: 
     converter.inference_output_type = getattr(tf, io_type)
 
 
-_CONFIGURE: dict[Quantization, Callable[[Any, Any, CalibrationSet | None, str], None]] = {
+_CONFIGURE: dict[Quantization, Callable[[Any, Any, CalibrationSet | None, str, int | None], None]] = {
     Quantization.NONE: _float32,
     Quantization.FP16: _fp16,
     Quantization.DYNAMIC: _dynamic,
@@ -68,13 +81,17 @@ def write_tflite(
     calibration: CalibrationSet | None = None,
     *,
     io_type: str | None = None,
+    batch: int | None = None,
 ) -> Written:
-    """Convert ``model`` to a ``.tflite`` flatbuffer at ``path`` (written atomically)."""
+    """Convert ``model`` to a ``.tflite`` flatbuffer at ``path`` (written atomically).
+
+    ``batch`` fixes the input's batch dimension (None: dynamic, resized at run time).
+    """
     tf = require("tensorflow", "export")
     with tempfile.TemporaryDirectory(prefix="mnistedge-savedmodel-") as saved_model_dir:
-        write_saved_model(model, Path(saved_model_dir))
+        write_saved_model(model, Path(saved_model_dir), batch)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        _CONFIGURE[quantization](converter, tf, calibration, io_type or "int8")
+        _CONFIGURE[quantization](converter, tf, calibration, io_type or "int8", batch)
         with native_stderr_silenced():  # the MLIR quantizer prints its settings from C++
             flatbuffer = converter.convert()
     atomic_write_bytes(path, flatbuffer)
@@ -106,12 +123,21 @@ def read_io(path: Path) -> tuple[TensorSpec, TensorSpec]:
 
 def _filename(quantization: Quantization, options: Mapping[str, Any]) -> str:
     io_type = options.get("io_type") or "int8"
+    stem = "model" if quantization is Quantization.NONE else f"model_{quantization.value}"
     if quantization is Quantization.INT8 and io_type != "int8":
-        return f"model_int8_{io_type}io.tflite"
-    return "model.tflite" if quantization is Quantization.NONE else f"model_{quantization.value}.tflite"
+        stem += f"_{io_type}io"
+    batch = options.get("batch")
+    return f"{stem}_b{batch}.tflite" if batch is not None else f"{stem}.tflite"
 
 
 def _check_options(quantization: Quantization, options: Mapping[str, Any]) -> None:
+    batch = options.get("batch")
+    valid = isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= MAX_BATCH
+    if batch is not None and not valid:
+        raise ValueError(
+            f"batch must be None (dynamic) or an int in 1..{MAX_BATCH}, got {batch!r}; "
+            "e.g. batch=1 for LiteRT.js, which rejects a dynamic batch dimension."
+        )
     io_type = options.get("io_type")
     if io_type is None:
         return
@@ -128,6 +154,7 @@ EXPORTER = Exporter(
     format="tflite",
     write=write_tflite,
     filename=_filename,
-    options={"io_type": None},  # None: int8 for int8 models (float32 for the others)
+    # io_type None: int8 for int8 models (float32 for the others); batch None: dynamic.
+    options={"io_type": None, "batch": None},
     check_options=_check_options,
 )
