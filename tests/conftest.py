@@ -60,7 +60,7 @@ def mnist():
 
 @pytest.fixture(scope="session")
 def mnist_model(tmp_path_factory: pytest.TempPathFactory, mnist) -> Path:
-    """A small CNN trained for two epochs on the real MNIST (≈97.7 % test accuracy, ~35 s here), saved as model.keras.
+    """A small CNN trained two epochs on the real MNIST (≈97.7 % test accuracy, ~35 s), as model.keras.
 
     For integration tests that need real digits recognised (drawings, the browser bundle)
     without the minutes the default recipe takes.

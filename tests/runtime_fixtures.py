@@ -31,6 +31,14 @@ EDGE_FILES = (
     "model.onnx",
     "model_int8.onnx",
 )
+# The web bundle's models (web/models/): ONNX with a dynamic batch for onnxruntime-web; TFLite at
+# fixed batches 1 and 64 for LiteRT.js, int8 with float I/O (LiteRT.js has no int8 I/O).
+WEB_MODELS = (
+    "model.onnx",
+    "model_int8.onnx",
+    *(f"{stem}_b{batch}.tflite" for stem in ("model", "model_fp16", "model_dynamic", "model_int8_float32io")
+      for batch in (1, 64)),
+)  # fmt: skip
 
 # What a runtime-only install lacks: the training/export stack.
 HEAVY_MODULES = ("tensorflow", "keras", "tf2onnx", "tf_keras")

@@ -54,6 +54,14 @@ DOCUMENTED_ROW_FIELDS = {
     "flipped",
     "per_class_accuracy",
     "per_class_delta_pp",
+    "target",
+    "native_agreement",
+    "native_max_abs_prob_diff",
+    "native_accuracy_delta_pp",
+    "threads_engaged",
+    "cold_start_ms",
+    "transfer_bytes",
+    "transfer_gzip_bytes",
 }
 
 
@@ -204,10 +212,11 @@ def test_table_and_markdown_show_every_row() -> None:
         assert name in text and name in markdown
     table_lines = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert len(table_lines) == 1 + len(report.rows) + 1 + len(GOALS) + 1  # headers + rows + goals + target
-    # Aligned by column kind: words left (Model .. Provider), numbers right (Thr onwards).
+    # Aligned by column kind: words left (Model .. Threads on), numbers right (Thr onwards).
     align = next(line for line in markdown.splitlines() if line.startswith("|---") and line.count("|") > 10)
     kinds = align.strip("|").split("|")
-    assert kinds[:4] == ["---"] * 4 and set(kinds[4:]) == {"---:"}
+    assert kinds[:6] == ["---"] * 6 and set(kinds[6:]) == {"---:"}
+    assert [c.header for c in COLUMNS][4:7] == ["Target", "Threads on", "Thr"]
     assert [c.header for c in COLUMNS][3] == "Provider"
     assert f"| {' | '.join(c.header for c in COLUMNS)} |" in markdown
     assert "## What this means" in markdown and "![latency.png](latency.png)" in markdown

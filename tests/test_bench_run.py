@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_fixtures import EDGE_FILES
+from runtime_fixtures import EDGE_FILES, WEB_MODELS
 from typer.testing import CliRunner
 
 import mnistedge.bench as bench
 from mnistedge.bench import BenchConfig, run_bench
 from mnistedge.cli import app
+from mnistedge.core.targets import TARGETS
 
 pytest.importorskip("tensorflow")
 SIX = set(EDGE_FILES)
@@ -243,8 +244,17 @@ def test_run_command_trains_exports_and_benches(tiny_npz: Path, tmp_path: Path) 
     for stage in ("data", "train", "export", "bench", "Goals", "mnistedge run finished in"):
         assert stage in result.output
     report = bench.load_report(tmp_path / "bench" / "report.json")
-    assert {r.artifact for r in report.rows} == {*SIX, "model.keras"}
+    desktop = {r.artifact for r in report.rows if r.target == "desktop"}
+    assert desktop == {*SIX, "model.keras"}
     assert (tmp_path / "model.keras").is_file() and (tmp_path / "export" / "manifest.json").is_file()
+    # Where a browser exists, run builds the web bundle and adds its rows (a sample of the test set).
+    browser = [r for r in report.rows if r.target == "browser"]
+    if TARGETS["browser"].skip_reason() is None:
+        assert "web bundle: 10 models" in " ".join(result.output.split())
+        assert {r.artifact for r in browser} == {f"web/models/{f}" for f in WEB_MODELS}
+        assert report.env.extra["browser"]["cross_origin_isolated"] is True
+    else:
+        assert browser == [] and "skipping target browser" in result.output
 
 
 def test_run_rejects_an_unknown_arch() -> None:

@@ -7,7 +7,14 @@ from typing import Any
 
 import typer
 
-from mnistedge.bench._options import DEFAULT_OUT, MeasureArgs, bench_config, make_console, measure_options
+from mnistedge.bench._options import (
+    DEFAULT_OUT,
+    MeasureArgs,
+    bench_config,
+    drop_unbuilt_edges,
+    make_console,
+    measure_options,
+)
 from mnistedge.core.deps import require
 from mnistedge.runtime._cli import MEAN_OPTION, OUTPUT_OPTION, SCALE_OPTION, STD_OPTION
 
@@ -148,6 +155,8 @@ def bench(
         extra_models=tuple(str(p) for p in extra_models or ()),
         extra_load_options={"scale": scale, "mean": mean, "std": std, "output": output},
     )
+    export_dir = export_dir or out / "export"
+    config = drop_unbuilt_edges(config, measure, export_dir)
     if measure.plots:  # fail before minutes of measuring, not after
         require("matplotlib", "bench")
     from mnistedge.data._cli import load_for_cli
@@ -155,9 +164,9 @@ def bench(
     data = load_for_cli(measure.source, quiet=measure.quiet)
     try:
         report = measure_with_progress(
-            console, export_dir or out / "export", data, model or out / "model.keras", config, measure.quiet
+            console, export_dir, data, model or out / "model.keras", config, measure.quiet
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
     show_and_gate(console, report, out / "bench", plots=measure.plots, **gate)

@@ -6,6 +6,7 @@ together as one ``MeasureArgs``, and ``bench_config(args)`` turns them into a Be
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import inspect
@@ -19,7 +20,14 @@ import typer
 
 from mnistedge.core.targets import TARGETS, select_targets
 
-__all__ = ["DEFAULT_OUT", "MeasureArgs", "bench_config", "make_console", "measure_options"]
+__all__ = [
+    "DEFAULT_OUT",
+    "MeasureArgs",
+    "bench_config",
+    "drop_unbuilt_edges",
+    "make_console",
+    "measure_options",
+]
 
 DEFAULT_OUT = Path("artifacts")
 TargetChoice = enum.StrEnum("TargetChoice", {name: name for name in TARGETS})
@@ -130,7 +138,7 @@ def bench_config(args: MeasureArgs, **more: Any) -> Any:
     """
     from mnistedge.bench.config import BenchConfig
 
-    chosen_targets(args.targets)
+    targets = tuple(chosen_targets(args.targets))
     names = tuple(p.strip() for p in args.providers.split(",") if p.strip())
     if not names:
         raise typer.BadParameter("give at least one provider, e.g. auto", param_hint="--providers")
@@ -144,10 +152,27 @@ def bench_config(args: MeasureArgs, **more: Any) -> Any:
             reference_runs=args.reference_runs,
             predict_runs=args.predict_runs,
             predict_warmup=min(args.warmup, 3),
-            **more,
+            **{"targets": targets, **more},
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+def drop_unbuilt_edges(config: Any, args: MeasureArgs, export_dir: Path) -> Any:
+    """Without --target, skip (with a notice) an edge target whose bundle was not exported yet."""
+    if args.targets:  # asked for by name: a missing bundle is an error, raised by the bench
+        return config
+    missing = []
+    for name in config.targets:
+        bundle = TARGETS[name].bundle
+        if bundle is not None and not (export_dir / bundle).is_dir():
+            missing.append(name)
+            typer.echo(
+                f"notice: skipping target {name}: no bundle in {export_dir / bundle}; "
+                f"run `mnistedge export --format {bundle}` to measure it.",
+                err=True,
+            )
+    return dataclasses.replace(config, targets=tuple(t for t in config.targets if t not in missing))
 
 
 def make_console() -> Any:

@@ -43,6 +43,30 @@ def _export(console: Any, result: Any, data: Any, out: Path, verify: bool) -> Ex
     return failed
 
 
+RUN_EDGE_SAMPLE = 2000  # test images for the edge rows in `run` (bench --target measures all)
+
+
+def _export_web(console: Any, result: Any, data: Any, out: Path, verify: bool, config: Any) -> Any:
+    """Build the web bundle for the browser rows; on failure say why and drop the browser target."""
+    import dataclasses
+
+    from mnistedge.export import FidelityError
+    from mnistedge.export.web import export_web
+
+    try:
+        bundle = export_web(result.model_path, out_dir=out / "export", data=data, verify=verify)
+    except (FidelityError, RuntimeError, OSError, ValueError) as exc:
+        console.print(f"[yellow]no browser rows: the web bundle failed: {exc}[/]")
+        return dataclasses.replace(config, targets=tuple(t for t in config.targets if t != "browser"))
+    console.print(
+        f"web bundle: {len(bundle.models)} models in {bundle.path} ({bundle.size_bytes / 2**20:.1f} MiB); "
+        f"browser rows use a seeded sample of {RUN_EDGE_SAMPLE:,} test images "
+        "(`mnistedge bench --target browser` measures all of them)"
+    )
+    sample = config.edge_sample or RUN_EDGE_SAMPLE
+    return dataclasses.replace(config, edge_sample=sample)
+
+
 class _Stages:
     """Times each stage and prints a rule when one starts."""
 
@@ -95,6 +119,9 @@ def run(
     )
     stages.start("export")
     fidelity_failed = _export(console, result, data, out, verify)
+    if "browser" in measure_config.targets:
+        stages.start("export web")
+        measure_config = _export_web(console, result, data, out, verify, measure_config)
     stages.start("bench")
     report = measure_with_progress(
         console, out / "export", data, Path(result.model_path), measure_config, quiet

@@ -38,6 +38,8 @@ class BenchConfig:
     extra_models: tuple[str, ...] = ()  # your own .tflite/.onnx files, measured beside the exported ones
     # How to run the extra models (load()'s scale, mean, std, output); None values: read from the file.
     extra_load_options: dict[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ("desktop",)  # core.targets names to measure
+    edge_sample: int | None = None  # test images for the edge targets' rows (None: all of them)
 
     def __post_init__(self) -> None:
         checks = {
@@ -49,6 +51,9 @@ class BenchConfig:
         for name, (values, low) in checks.items():
             if not values or any(int(v) != v or v < low for v in values):
                 raise ValueError(f"{name} must be integers >= {low}, got {values!r}.")
+        sample = self.edge_sample
+        if sample is not None and (isinstance(sample, bool) or int(sample) != sample or sample < 1):
+            raise ValueError(f"edge_sample must be None (all test images) or an int >= 1, got {sample!r}.")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0 seconds, got {self.timeout_s}.")
 

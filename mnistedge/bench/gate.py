@@ -14,7 +14,7 @@ __all__ = ["Regression", "check_regressions"]
 class Regression:
     """One row that got worse than the baseline allows (or disappeared)."""
 
-    key: tuple[Any, ...]  # (artifact, call, provider, threads, batch_size)
+    key: tuple[Any, ...]  # (artifact, call, provider, threads, batch_size, target)
     metric: str  # "accuracy" | "p50_ms" | "missing"
     baseline: float | None
     current: float | None
@@ -24,8 +24,9 @@ class Regression:
         return asdict(self)
 
     def describe(self) -> str:
-        artifact, call, provider, threads, batch = self.key
-        where = f"{artifact} [{call}, {provider}, {threads} threads, batch {batch}]"
+        artifact, call, provider, threads, batch, *target = self.key
+        on = f"{target[0]}, " if target and target[0] != "desktop" else ""
+        where = f"{artifact} [{on}{call}, {provider}, {threads} threads, batch {batch}]"
         if self.metric == "missing":
             return f"{where}: in the baseline but not measured now ({self.limit})"
         if self.metric == "accuracy":

@@ -47,6 +47,15 @@ def _speedup(summary: dict[str, Any]) -> float | None:
     return (summary.get("fastest_batch1") or {}).get("speedup_vs_keras")
 
 
+def _browser(summary: dict[str, Any], *path: str) -> float | None:
+    value: Any = summary.get("browser")
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
 def _target_goal(summary: dict[str, Any]) -> GoalResult:
     """The trained model's own accuracy target (train.json beside it), checked on this run."""
     record = summary.get("target")
@@ -113,6 +122,42 @@ GOALS: tuple[Goal, ...] = (
         lambda s: _quantized(s, "onnx", "size_ratio"),
         None,
         lambda v: f"{v:.2f}x",
+    ),
+    # The browser target (issue 12): same answers as the Python runtime on the same file, and fast.
+    Goal(
+        "browser: label agreement with Python, worst model",
+        ">= 99.90 %",
+        lambda s: _browser(s, "min_native_agreement", "native_agreement"),
+        lambda v: v >= 0.999,
+        lambda v: f"{100 * v:.2f} %",
+    ),
+    Goal(
+        "browser: label agreement with Python, float models",
+        "= 100 %",
+        lambda s: _browser(s, "float_min_native_agreement"),
+        lambda v: v == 1.0,
+        lambda v: f"{100 * v:.2f} %",
+    ),
+    Goal(
+        "browser: accuracy gap to Python, worst model",
+        "<= 0.05 pp",
+        lambda s: _browser(s, "max_native_accuracy_gap_pp", "native_accuracy_delta_pp"),
+        lambda v: abs(v) <= 0.05,
+        lambda v: f"{v:+.2f} pp",
+    ),
+    Goal(
+        "browser: best batch-1 p50, threads on",
+        "<= 0.25 ms",
+        lambda s: _browser(s, "fastest_batch1", "p50_ms"),
+        lambda v: v <= 0.25,
+        lambda v: f"{v:.3f} ms",
+    ),
+    Goal(
+        "browser: best batch-64 throughput, threads on",
+        ">= 15,000 img/s",
+        lambda s: _browser(s, "best_throughput", "throughput_ips"),
+        lambda v: v >= 15_000,
+        lambda v: f"{v:,.0f} img/s",
     ),
 )
 

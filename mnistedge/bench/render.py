@@ -36,7 +36,10 @@ def _size(n: float) -> str:
 
 
 def _model(r: BenchRow) -> str:
-    return r.artifact if r.engine != "keras" else f"Keras {r.call}"
+    if r.engine == "keras":
+        return f"Keras {r.call}"
+    # An edge row names its target first: "browser: model_b1.tflite".
+    return r.artifact if r.target == "desktop" else f"{r.target}: {Path(r.artifact).name}"
 
 
 def _words(header: str, value: Callable[[BenchRow], Any], terminal: bool = True) -> Column:
@@ -48,6 +51,9 @@ COLUMNS: tuple[Column, ...] = (
     _words("Quant", lambda r: r.quantization),
     _words("Engine", lambda r: r.engine),
     _words("Provider", lambda r: r.provider.replace("ExecutionProvider", " EP"), terminal=False),
+    _words("Target", lambda r: r.target, terminal=False),
+    # Edge rows: did the runtime run the threads asked for ("NO": it ran one)?
+    _words("Threads on", lambda r: {True: "yes", False: "NO"}.get(r.threads_engaged, ""), terminal=False),
     Column("Thr", lambda r: r.threads),
     Column("Batch", lambda r: r.batch_size),
     Column("p50", lambda r: r.p50_ms, fmt_ms, best="min", per_batch=True),
@@ -62,6 +68,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("Cold", lambda r: r.cold_ms, fmt_ms, best="min", terminal=False),
     Column("Overhead", lambda r: r.overhead_ratio, lambda x: f"{x:.2f}x"),
     Column("vs Keras", lambda r: r.speedup_vs_keras, lambda x: f"{x:.1f}x", best="max", per_batch=True),
+    # Edge targets (report.md only): against the Python runtime on the same file, and start-up.
+    Column("Agree (Python)", lambda r: r.native_agreement, lambda x: f"{100 * x:.2f} %", terminal=False),
+    Column("max|Δp| (Python)", lambda r: r.native_max_abs_prob_diff, lambda x: f"{x:.1e}", terminal=False),
+    Column("Cold start", lambda r: r.cold_start_ms, fmt_ms, best="min", terminal=False),
+    Column("Fetched", lambda r: r.transfer_bytes, _size, terminal=False),
+    Column("Fetched gzip", lambda r: r.transfer_gzip_bytes, _size, best="min", terminal=False),
 )
 _FAILED_SHOWS = frozenset({"Model", "Quant", "Engine", "Thr", "Batch"})  # the rest: the error
 

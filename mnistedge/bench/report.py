@@ -57,11 +57,22 @@ class BenchRow:
     flipped: int | None = None  # test images whose top-1 differs from Keras
     per_class_accuracy: list[float] | None = None  # accuracy of digits 0..9
     per_class_delta_pp: list[float] | None = None  # per-class (accuracy - Keras) in pp
+    # Where it ran: "desktop" (mnistedge.runtime here) or an edge target ("browser", ...).
+    target: str = "desktop"
+    # Edge rows against the Python runtime on the same file ("native"): top-1 agreement,
+    # max |Δp| and accuracy difference in pp over the same test images.
+    native_agreement: float | None = None
+    native_max_abs_prob_diff: float | None = None
+    native_accuracy_delta_pp: float | None = None
+    threads_engaged: bool | None = None  # False: threads were asked for but the runtime ran one
+    cold_start_ms: float | None = None  # browser: navigation to the first prediction, empty cache
+    transfer_bytes: int | None = None  # browser: bytes the page fetched to get there (raw)
+    transfer_gzip_bytes: int | None = None  # ... and what they weigh gzip-compressed
 
     @property
-    def key(self) -> tuple[str, str, str, int | None, int]:
+    def key(self) -> tuple[str, str, str, int | None, int, str]:
         """What identifies the same measurement across runs (used by the baseline gate)."""
-        return (self.artifact, self.call, self.provider, self.threads, self.batch_size)
+        return (self.artifact, self.call, self.provider, self.threads, self.batch_size, self.target)
 
     @property
     def is_reference(self) -> bool:

@@ -26,6 +26,7 @@ from mnistedge.bench.summary import summarize
 from mnistedge.core.env import capture_env
 from mnistedge.core.images import check_labeled_images
 from mnistedge.core.io import atomic_path, atomic_write_json
+from mnistedge.core.targets import TARGETS
 
 __all__ = ["ChildFailedError", "Progress", "run_bench", "run_child"]
 
@@ -138,8 +139,11 @@ def _keras_model(model_path: str | Path | None, config: BenchConfig) -> Path | N
 
 def _measure(
     jobs: list[_Job], labels: np.ndarray, config: BenchConfig, workdir: Path, progress: Progress | None
-) -> list[BenchRow]:
-    """Run each job's child process in turn; the Keras reference (first) feeds the others' deltas."""
+) -> tuple[list[BenchRow], np.ndarray | None]:
+    """Run each job's child process in turn; the Keras reference (first) feeds the others' deltas.
+
+    Returns the rows and the Keras model's predicted labels (None when it was not measured).
+    """
     reference: tuple[dict, np.ndarray] | None = None
     evaluated: dict[str, np.ndarray] = {}  # predictions do not depend on threads: once per model
     rows: list[BenchRow] = []
@@ -162,7 +166,36 @@ def _measure(
             rows.extend(artifact_rows(spec, job.entry, result, predictions, labels, reference))
     if progress:
         progress(len(jobs), len(jobs), "done")
-    return rows
+    return rows, (reference[1] if reference is not None else None)
+
+
+def edge_sample(n_images: int, size: int | None) -> np.ndarray:
+    """The test-image indices the edge targets run on: all, or a seeded sample of ``size``."""
+    if size is None or size >= n_images:
+        return np.arange(n_images)
+    return np.sort(np.random.default_rng(0).choice(n_images, size, replace=False))
+
+
+def _browser_rows(
+    export_dir: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    keras_labels: np.ndarray | None,
+    config: BenchConfig,
+    progress: Progress | None,
+) -> tuple[list[BenchRow], dict[str, Any]]:
+    from mnistedge.bench.browser import BrowserConfig, run_browser_bench
+
+    chosen = edge_sample(len(images), config.edge_sample)
+    result = run_browser_bench(
+        export_dir / str(TARGETS["browser"].bundle),
+        images[chosen],
+        labels[chosen],
+        keras_labels=None if keras_labels is None else keras_labels[chosen],
+        config=BrowserConfig(threads=config.resolved_threads()),
+        progress=progress,
+    )
+    return list(result.rows), {**result.env, "n_test": len(chosen)}
 
 
 def model_target(model_path: str | Path | None) -> dict[str, Any] | None:
@@ -207,7 +240,9 @@ def run_bench(
     """
     config = config or BenchConfig()
     check_labeled_images(images, labels, "test")
-    entries = discover_artifacts(export_dir, config.only, allow_empty=bool(config.extra_models))
+    desktop = "desktop" in config.targets
+    allow_empty = bool(config.extra_models) or not desktop
+    entries = discover_artifacts(export_dir, config.only, allow_empty=allow_empty)
     entries += extra_entries(config.extra_models, {e.file for e in entries}, config.extra_load_options)
     keras_path = _keras_model(model_path, config)
     started = time.perf_counter()
@@ -217,8 +252,13 @@ def run_bench(
         images_path = workdir / "images.npy"
         with atomic_path(images_path) as part, open(part, "wb") as fh:
             np.save(fh, np.ascontiguousarray(images))
-        jobs = _plan(entries, keras_path, config, workdir, images_path)
-        rows = _measure(jobs, labels, config, workdir, progress)
+        jobs = _plan(entries if desktop else [], keras_path, config, workdir, images_path)
+        rows, keras_labels = _measure(jobs, labels, config, workdir, progress)
+    if "browser" in config.targets:
+        browser_rows, env.extra["browser"] = _browser_rows(
+            Path(export_dir), images, labels, keras_labels, config, progress
+        )
+        rows += browser_rows
     unique = {row.key: row for row in reversed(rows)}  # a fallen-back provider repeats a key
     rows = [row for row in rows if unique[row.key] is row]
     return Report(

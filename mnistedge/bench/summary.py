@@ -32,7 +32,7 @@ def summarize(rows: Sequence[BenchRow], target: dict[str, Any] | None = None) ->
     """
     ok = _ok(rows)
     refs = [r for r in ok if r.is_reference]
-    arts = [r for r in ok if not r.is_reference]
+    arts = [r for r in ok if not r.is_reference and r.target == "desktop"]
     summary: dict[str, Any] = {
         "float_accuracy": refs[0].accuracy if refs else None,
         "keras_p50_ms_batch1": next(
@@ -72,7 +72,36 @@ def summarize(rows: Sequence[BenchRow], target: dict[str, Any] | None = None) ->
         for r in arts
         if r.quantization != "none"
     }
+    browser = [r for r in ok if r.target == "browser"]
+    if browser:
+        summary["browser"] = _browser_summary(browser)
     return summary
+
+
+def _browser_summary(rows: Sequence[BenchRow]) -> dict[str, Any]:
+    """Browser headlines: fidelity to the Python runtime, and the best speeds with threads on."""
+    threaded = [r for r in rows if (r.threads or 1) > 1 and r.threads_engaged]
+    batch1 = [r for r in threaded if r.batch_size == 1]
+    batch64 = [r for r in threaded if r.batch_size == 64]
+    worst = min(rows, key=lambda r: r.native_agreement if r.native_agreement is not None else 1.0)
+    gap = max(rows, key=lambda r: abs(r.native_accuracy_delta_pp or 0.0))
+    return {
+        "n_test": rows[0].n_test,
+        "min_native_agreement": _pick(worst, "native_agreement"),
+        "float_min_native_agreement": min(
+            (r.native_agreement for r in rows if r.quantization == "none" and r.native_agreement is not None),
+            default=None,
+        ),
+        "max_native_accuracy_gap_pp": _pick(gap, "native_accuracy_delta_pp"),
+        "fastest_batch1": _pick(min(batch1, key=lambda r: r.p50_ms), "p50_ms", "p99_ms") if batch1 else None,
+        "best_throughput": _pick(max(batch64, key=lambda r: r.throughput_ips), "throughput_ips")
+        if batch64
+        else None,
+        "threads_not_engaged": sorted(
+            {f"{r.artifact} ({r.threads} threads)" for r in rows if r.threads_engaged is False}
+        ),
+        "cold_start_ms": {r.engine: r.cold_start_ms for r in rows if r.cold_start_ms is not None},
+    }
 
 
 def _pct(x: float | None) -> str:
@@ -134,6 +163,29 @@ def explain(summary: dict[str, Any]) -> str:
             f"Over the bare engine call, the mnistedge runtime's predict takes at most this at "
             f"{where} (p50 ratio, worst artifact per engine): {figures}; the table has every row."
         )
+    if summary.get("browser"):
+        parts.append(_explain_browser(summary["browser"]))
     if summary.get("failed"):
         parts.append(f"Failed to measure: {', '.join(summary['failed'])} (see the error column).")
     return " ".join(parts)
+
+
+def _explain_browser(browser: dict[str, Any]) -> str:
+    worst = browser["min_native_agreement"]
+    text = (
+        f"In Chromium, on {browser['n_test']:,} test images, every model agrees with the Python runtime "
+        f"on the same file on at least {_pct(worst['native_agreement'])} of labels "
+        f"(lowest: {worst['artifact']})"
+    )
+    fastest, best = browser.get("fastest_batch1"), browser.get("best_throughput")
+    if fastest:
+        text += (
+            f"; with threads on, the fastest at batch 1 is {fastest['artifact']} "
+            f"({fastest['engine']}) at {fmt_ms(fastest['p50_ms'])} p50"
+        )
+    if best:
+        text += f", and {best['artifact']} moves {best['throughput_ips']:,.0f} images/s at batch 64"
+    text += "."
+    if browser.get("threads_not_engaged"):
+        text += f" Threads did NOT engage for: {', '.join(browser['threads_not_engaged'])}."
+    return text

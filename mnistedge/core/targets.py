@@ -41,6 +41,7 @@ class DeployTarget:
     tools: tuple[Tool, ...]  # all must be found
     enable: str  # how to install the tools
     measured: bool  # whether this version of bench measures it
+    bundle: str | None = None  # the export bundle it runs (a core.formats.BUNDLES name), if any
 
     def missing(self) -> list[str]:
         return [tool.describe() for tool in self.tools if not tool.found()]
@@ -62,9 +63,14 @@ TARGETS: dict[str, DeployTarget] = {
         DeployTarget(
             "browser",
             "onnxruntime-web and LiteRT.js in headless Chromium",
-            (Tool(("chromium", "chromium-browser")), Tool(("npm",)), Tool(("playwright",), module=True)),
-            "apt-get install chromium nodejs npm; pip install playwright",
-            False,
+            (
+                Tool(("chromium", "chromium-browser", "google-chrome")),
+                Tool(("npm",)),
+                Tool(("playwright",), module=True),
+            ),
+            "apt-get install chromium nodejs npm (or scripts/system-deps.sh); pip install 'mnistedge[web]'",
+            True,
+            bundle="web",
         ),
         DeployTarget(
             "tflm",
