@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -80,3 +81,14 @@ def test_commands_needing_an_extra_exit_1_with_the_pip_command(tmp_path, argv, e
 def test_require_names_the_extra():
     with pytest.raises(MissingDependencyError, match=r"pip install 'mnistedge\[bench\]'"):
         require("surely_not_a_module_xyz", "bench")
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    """README's command 2 (system deps, install, tests) is exactly the line `.ci/run` runs."""
+    root = ROOT
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**2. Install and run the tests**", 1)[1]
+    command = section.split("```bash\n", 1)[1].split("\n```", 1)[0].strip()
+    assert command.startswith("scripts/system-deps.sh; ") and command.endswith("-m pytest")
+    assert command in (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert os.access(root / "scripts" / "system-deps.sh", os.X_OK)
