@@ -8,6 +8,7 @@ import {grayFromRGBA, toMnist} from './preprocess.js';
 import {openModel, workersStarted} from './runtimes.js';
 
 const PIXELS = 784;
+const RUNTIME_NAMES = {'litert.js': 'LiteRT.js', 'onnxruntime-web': 'onnxruntime-web'};
 const DYNAMIC_CHUNK = 1024; // images per call for a model without a fixed batch
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -312,7 +313,8 @@ function showResult(label, probabilities, ms, model) {
     }),
   );
   const threadText = model.threads === 1 ? '1 thread' : `${model.threads} threads`;
-  $('timing').textContent = `${ms.toFixed(2)} ms · ${model.runtime} ${model.version} · ${model.backend} · ${threadText}`;
+  const runtime = RUNTIME_NAMES[model.runtime] ?? model.runtime;
+  $('timing').textContent = `${ms.toFixed(2)} ms · ${runtime} ${model.version} · ${model.backend} · ${threadText}`;
 }
 
 $('clear').addEventListener('click', clearPad);
