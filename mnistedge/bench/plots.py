@@ -13,11 +13,26 @@ from mnistedge.core.io import atomic_path
 
 __all__ = ["PLOTS", "write_plots"]
 
-COLORS = {"litert": "#1f77b4", "onnxruntime": "#ff7f0e", "keras": "#7f7f7f"}
+# One colour per engine; the browser runtimes are engines of their own.
+COLORS = {
+    "litert": "#1f77b4",
+    "onnxruntime": "#ff7f0e",
+    "LiteRT.js": "#9467bd",
+    "onnxruntime-web": "#d62728",
+    "keras": "#7f7f7f",
+}
+
+
+def _engine(row: BenchRow) -> str:
+    """The colour key: the engine, without a browser runtime's version ("LiteRT.js 2.5.3" -> "LiteRT.js")."""
+    return row.engine.split(" ")[0] if row.target != "desktop" else row.engine
 
 
 def _label(row: BenchRow) -> str:
-    name = row.artifact if not row.is_reference else f"Keras {row.call}"
+    if row.is_reference:
+        name = f"Keras {row.call}"
+    else:
+        name = row.artifact if row.target == "desktop" else f"{row.target}: {Path(row.artifact).name}"
     return f"{name} · {row.threads}t"
 
 
@@ -33,7 +48,7 @@ def _latency(plt: Any, report: Report) -> Any:
     for ax, batch in zip(axes[0], batches, strict=True):
         group = sorted((r for r in rows if r.batch_size == batch), key=lambda r: -r.p50_ms)
         y = range(len(group))
-        ax.barh(y, [r.p50_ms for r in group], color=[COLORS.get(r.engine, "C2") for r in group])
+        ax.barh(y, [r.p50_ms for r in group], color=[COLORS.get(_engine(r), "C2") for r in group])
         ax.scatter([r.p99_ms for r in group], y, marker="|", s=160, color="black", zorder=3)
         ax.set_yticks(list(y), [_label(r) for r in group], fontsize=8)
         ax.set_xscale("log")
@@ -44,7 +59,7 @@ def _latency(plt: Any, report: Report) -> Any:
     handles = [
         patch(color=color, label=f"{engine} p50")
         for engine, color in COLORS.items()
-        if any(r.engine == engine for r in rows)
+        if any(_engine(r) == engine for r in rows)
     ]
     handles.append(
         plt.matplotlib.lines.Line2D(
