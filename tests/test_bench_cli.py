@@ -64,3 +64,34 @@ def test_help_is_clean_for_every_command(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"], terminal_width=120)
     assert result.exit_code == 0, result.output
     assert "Usage: " in result.output and "<bool>" not in result.output and "╭" not in result.output
+
+
+def _browser_tools_found(monkeypatch) -> None:
+    monkeypatch.setattr(core_targets.Tool, "found", lambda self: True)
+
+
+def test_browser_by_name_without_a_bundle_exits_1_saying_how_to_build_it(
+    monkeypatch, tmp_path, tiny_export, tiny_npz
+) -> None:
+    _browser_tools_found(monkeypatch)
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--target", "browser", "--export-dir", str(tiny_export), "--out", str(tmp_path),
+         "--source", str(tiny_npz), "--no-keras", "--no-plots", "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "no web bundle" in result.output and "mnistedge export --format web" in result.output
+    assert not (tmp_path / "bench").exists()
+
+
+def test_browser_by_default_without_a_bundle_is_skipped_with_a_notice(monkeypatch, tmp_path) -> None:
+    from mnistedge.bench._options import MeasureArgs, drop_unbuilt_edges
+    from mnistedge.bench.config import BenchConfig
+
+    _browser_tools_found(monkeypatch)
+    config = BenchConfig(targets=("desktop", "browser"))
+    args = MeasureArgs(**{f.name: None for f in dataclasses.fields(MeasureArgs)})
+    kept = drop_unbuilt_edges(config, args, tmp_path)
+    assert kept.targets == ("desktop",)
+    (tmp_path / "web").mkdir()
+    assert drop_unbuilt_edges(config, args, tmp_path).targets == ("desktop", "browser")
