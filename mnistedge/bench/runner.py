@@ -187,6 +187,7 @@ def _browser_rows(
     from mnistedge.bench.browser import BrowserConfig, run_browser_bench
 
     chosen = edge_sample(len(images), config.edge_sample)
+    started = time.perf_counter()
     result = run_browser_bench(
         export_dir / str(TARGETS["browser"].bundle),
         images[chosen],
@@ -195,7 +196,8 @@ def _browser_rows(
         config=BrowserConfig(threads=config.resolved_threads()),
         progress=progress,
     )
-    return list(result.rows), {**result.env, "n_test": len(chosen)}
+    wall = round(time.perf_counter() - started, 1)
+    return list(result.rows), {**result.env, "n_test": len(chosen), "wall_seconds": wall}
 
 
 def model_target(model_path: str | Path | None) -> dict[str, Any] | None:
