@@ -18,7 +18,8 @@ const cores = navigator.hardwareConcurrency || 1;
 
 /** Threads asked for (?threads=N), and what the page can give: 1 unless cross-origin isolated. */
 function chooseThreads() {
-  const asked = params.has('threads') ? Number.parseInt(params.get('threads'), 10) : Math.min(4, cores);
+  const text = params.get('threads');
+  const asked = text === null ? Math.min(4, cores) : /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(asked) || asked < 1) {
     showError(`?threads=${params.get('threads')} is not a positive integer; using 1 thread.`);
     return {asked: 1, threads: 1};
@@ -44,7 +45,9 @@ function showNote(message) {
 }
 
 const {asked: threadsAsked, threads} = chooseThreads();
-const state = {catalog: null, sessions: new Map(), current: null, busy: false, pending: false};
+// generation: bumped by Clear and by a model change, so a prediction that finishes after either
+// is dropped instead of showing a digit on an empty pad.
+const state = {catalog: null, sessions: new Map(), current: null, busy: false, pending: false, generation: 0};
 const models = []; // filled in place once models.json is read, so window.mnistedge.models stays one array
 
 function entryFor(name) {
@@ -70,6 +73,7 @@ function session(entry) {
         throw new Error(`${entry.path} could not be loaded by ${entry.runtime}: ${error.message ?? error}`);
       }
     })();
+    opening.catch(() => state.sessions.delete(entry.path)); // a failed load is retried next time
     state.sessions.set(entry.path, opening);
   }
   return state.sessions.get(entry.path);
@@ -206,6 +210,7 @@ let drawing = false;
 let inked = false;
 
 function clearPad() {
+  state.generation += 1;
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, pad.width, pad.height);
   inked = false;
@@ -217,9 +222,12 @@ function clearPad() {
   preview.fillRect(0, 0, 28, 28);
 }
 
+/** Canvas coordinates of a pointer event: inside the border, scaled to the canvas's pixels. */
 function point(event) {
   const box = pad.getBoundingClientRect();
-  return [((event.clientX - box.left) * pad.width) / box.width, ((event.clientY - box.top) * pad.height) / box.height];
+  const x = event.clientX - box.left - pad.clientLeft;
+  const y = event.clientY - box.top - pad.clientTop;
+  return [(x * pad.width) / pad.clientWidth, (y * pad.height) / pad.clientHeight];
 }
 
 pad.addEventListener('pointerdown', (event) => {
@@ -278,6 +286,7 @@ function drawPreview(mnist) {
 
 async function classifyPad() {
   if (!inked || !state.current) return;
+  const generation = state.generation;
   let mnist;
   try {
     const {data, width, height} = ctx.getImageData(0, 0, pad.width, pad.height);
@@ -294,9 +303,10 @@ async function classifyPad() {
     const start = performance.now();
     const {labels, probabilities} = await predict(pixels, entry.path);
     const ms = performance.now() - start;
+    if (generation !== state.generation) return; // cleared, or another model picked, meanwhile
     showResult(labels[0], probabilities, ms, model);
   } catch (error) {
-    showError(String(error.message ?? error));
+    if (generation === state.generation) showError(String(error.message ?? error));
   }
 }
 
@@ -350,6 +360,7 @@ async function init() {
   if (wanted && !models.includes(wanted)) showError(`?model=${wanted} is not in this bundle; showing ${state.current}.`);
   select.value = state.current;
   select.addEventListener('change', async () => {
+    state.generation += 1;
     state.current = select.value;
     $('error').hidden = true;
     try {
