@@ -123,6 +123,7 @@ class Bundle:
 
     name: str  # the --format value, and the folder's name under the export root
     # "module:function": f(model, *, out_dir, data, verify, calibration_samples, calibration_seed)
+    # returning an object with ``models`` (the checked Artifacts) and ``describe()`` (lines to print).
     builder: str
     summary: str
     tools: str  # what it needs beyond Python, for --help

@@ -70,8 +70,9 @@ def _plan(fmt: str, quantize: Quantization | None, calibration: Any, thresholds:
 
 def _check_bundle_request(name: str, quantize: Quantization | None, options: dict, calibration: Any) -> None:
     """A bundle picks its own formats and quantizations; per-artifact flags are refused (exit 2)."""
-    given = [flag for flag, value in (("--quantize", quantize), *((f"--{k.replace('_', '-')}", v)
-             for k, v in options.items())) if value is not None]  # fmt: skip
+    given = [f"--{name.replace('_', '-')}" for name, value in options.items() if value is not None]
+    if quantize is not None:
+        given.insert(0, "--quantize")
     if calibration.method != "minmax":
         given.append("--calibration-method")
     if given:
@@ -102,14 +103,9 @@ def _export_bundle(
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
     console.print(_table(list(bundle.models)))
-    for runtime, info in bundle.runtimes.items():
-        console.print(
-            f"{runtime} {info['version']}: {info['bytes'] / 2**20:.1f} MiB "
-            f"({info['gzip_bytes'] / 2**20:.1f} MiB gzip) in {len(info['files'])} files"
-        )
-    size_mib = bundle.size_bytes / 2**20
-    console.print(f"bundle: {bundle.path} ({size_mib:.1f} MiB); manifest: {out / MANIFEST_NAME}")
-    console.print(f"open it: mnistedge serve {bundle.path}")
+    for line in bundle.describe():
+        console.print(line)
+    console.print(f"manifest: {out / MANIFEST_NAME}")
 
 
 def export(

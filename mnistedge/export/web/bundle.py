@@ -102,9 +102,15 @@ class WebBundle:
     runtimes: dict[str, dict[str, Any]]  # name -> {version, package, files, bytes, gzip_bytes}
     size_bytes: int  # everything in the bundle
 
-    @property
-    def url_path(self) -> str:
-        return "index.html"
+    def describe(self) -> list[str]:
+        """What the export command prints after the fidelity table."""
+        lines = [
+            f"{name} {info['version']}: {info['bytes'] / 2**20:.1f} MiB "
+            f"({info['gzip_bytes'] / 2**20:.1f} MiB gzip) in {len(info['files'])} files"
+            for name, info in self.runtimes.items()
+        ]
+        return [*lines, f"bundle: {self.path} ({self.size_bytes / 2**20:.1f} MiB)",
+                f"open it: mnistedge serve {self.path}"]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
