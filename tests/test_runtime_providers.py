@@ -13,7 +13,7 @@ from mnistedge.runtime import available_providers, load
 def test_available_providers_lists_each_engine() -> None:
     found = available_providers()
     assert set(found) == {"onnxruntime", "litert"}
-    assert found["litert"] == ["xnnpack", "cpu"]
+    assert found["litert"] == ["xnnpack", "cpu", "reference"]
     assert found["onnxruntime"][-1] == "CPUExecutionProvider"
     assert "AzureExecutionProvider" not in found["onnxruntime"]
 
@@ -67,3 +67,23 @@ def test_bad_thread_counts(threads, artifacts) -> None:
     for name in ("model.tflite", "model.onnx"):
         with pytest.raises(ValueError, match="threads must be a positive int or None"):
             load(artifacts[name], threads=threads)
+
+
+def test_litert_reference_kernels_are_a_provider(artifacts, tiny_data) -> None:
+    """ "reference" runs TFLite's reference kernels (BUILTIN_REF): the arithmetic TFLM follows."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    path = artifacts["model_int8.tflite"]
+    ref = load(path, provider="reference", isolate=False)
+    assert ref.info.provider == "reference"
+    raw = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    raw.allocate_tensors()
+    inp, out = raw.get_input_details()[0], raw.get_output_details()[0]
+    (scale, zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
+    expected = []
+    for image in tiny_data.x_test[:50]:
+        q = np.clip(np.round(image.astype(np.float32) / scale) + zero, -128, 127).astype(np.int8)
+        raw.set_tensor(inp["index"], q.reshape(inp["shape"]))
+        raw.invoke()
+        expected.append((raw.get_tensor(out["index"])[0].astype(np.float32) - out_zero) * out_scale)
+    np.testing.assert_array_equal(ref.predict_proba(tiny_data.x_test[:50]), np.array(expected, np.float32))

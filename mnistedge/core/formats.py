@@ -69,7 +69,14 @@ class Format:
 ENGINES: dict[str, Engine] = {
     engine.name: engine
     for engine in (
-        Engine("litert", "ai_edge_litert.interpreter", "ai-edge-litert", providers=("xnnpack", "cpu")),
+        # xnnpack: the default delegate; cpu: LiteRT's built-in optimized kernels; reference: its
+        # reference kernels (BUILTIN_REF), the arithmetic TFLM and generated C follow.
+        Engine(
+            "litert",
+            "ai_edge_litert.interpreter",
+            "ai-edge-litert",
+            providers=("xnnpack", "cpu", "reference"),
+        ),
         Engine("onnxruntime", "onnxruntime", "onnxruntime"),
         Engine("tensorflow", "tensorflow", "tensorflow", extra="export"),
     )

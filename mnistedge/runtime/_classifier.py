@@ -99,7 +99,8 @@ def load(
             supplies its sha256, quantization label and I/O parameters.
         provider: "auto" (best available), an ONNX Runtime provider ("cuda", "tensorrt",
             "openvino", "coreml", "directml", "cpu" or a full ``...ExecutionProvider`` name),
-            or for LiteRT "xnnpack" (default) / "cpu". A missing one falls back with a warning.
+            or for LiteRT "xnnpack" (default) / "cpu" / "reference" (TFLite's reference kernels,
+            the arithmetic TFLM follows). A missing one falls back with a warning.
         threads: engine threads (LiteRT ``num_threads``, ORT ``intra_op_num_threads``);
             None keeps the engine's default.
         verify: check the file's sha256 against the manifest beside it, when there is one.

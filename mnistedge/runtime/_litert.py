@@ -61,7 +61,11 @@ class LiteRTBackend:
         litert = import_engine("litert")
         chosen = resolve(provider, "litert", list(LITERT_PROVIDERS), strict=strict)
         resolver = litert.OpResolverType
-        kind = resolver.AUTO if chosen == "xnnpack" else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        kind = {
+            "xnnpack": resolver.AUTO,
+            "cpu": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            "reference": resolver.BUILTIN_REF,
+        }[chosen]
         check_threads(threads)
         try:
             interp = litert.Interpreter(
@@ -95,7 +99,9 @@ class LiteRTBackend:
             output_op=last_op(nodes, self.output_index),
         )  # fmt: skip
         self.threads = threads
-        self.provider = "xnnpack" if len(model_ops) < len(ops) else "cpu"
+        self.provider = (
+            "xnnpack" if len(model_ops) < len(ops) else ("reference" if chosen == "reference" else "cpu")
+        )
         self.op_names = [op["op_name"] for op in model_ops]
         self._tail = list(self.convention.input_tail)
         self._batch = int(inputs[0]["shape"][0])

@@ -2,7 +2,8 @@
 
 ONNX Runtime names its providers ``<Name>ExecutionProvider``; short aliases
 ("cuda", "cpu", ...) are accepted too. LiteRT runs on the CPU with the XNNPACK
-delegate ("xnnpack", the default) or with its built-in kernels only ("cpu").
+delegate ("xnnpack", the default), with its built-in optimized kernels only ("cpu"), or with
+its reference kernels ("reference": TFLite's reference integer arithmetic, which TFLM follows).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def available_providers() -> dict[str, list[str]]:
     """Providers each installed engine can use, best first.
 
     Returns:
-        ``{"onnxruntime": [...ExecutionProvider names...], "litert": ["xnnpack", "cpu"]}``;
+        ``{"onnxruntime": [...ExecutionProvider names...], "litert": ["xnnpack", "cpu", "reference"]}``;
         an engine that is not installed maps to an empty list.
     """
     try:
