@@ -62,6 +62,8 @@ DOCUMENTED_ROW_FIELDS = {
     "cold_start_ms",
     "transfer_bytes",
     "transfer_gzip_bytes",
+    "arena_bytes",
+    "flash_bytes",
 }
 
 

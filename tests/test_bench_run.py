@@ -250,11 +250,16 @@ def test_run_command_trains_exports_and_benches(tiny_npz: Path, tmp_path: Path) 
     # Where a browser exists, run builds the web bundle and adds its rows (a sample of the test set).
     browser = [r for r in report.rows if r.target == "browser"]
     if TARGETS["browser"].skip_reason() is None:
-        assert "web bundle: 10 models" in " ".join(result.output.split())
+        assert "browser rows use a seeded sample of 2,000" in " ".join(result.output.split())
         assert {r.artifact for r in browser} == {f"web/models/{f}" for f in WEB_MODELS}
         assert report.env.extra["browser"]["cross_origin_isolated"] is True
     else:
         assert browser == [] and "skipping target browser" in result.output
+    tflm = [(r.artifact, r.n_test, r.arena_bytes > 0) for r in report.rows if r.target == "tflm"]
+    if TARGETS["tflm"].skip_reason() is None:
+        assert tflm == [("tflm/model_int8.tflite", 200, True)]
+    else:
+        assert tflm == [] and "skipping target tflm" in result.output
 
 
 def test_run_rejects_an_unknown_arch() -> None:

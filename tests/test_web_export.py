@@ -128,6 +128,7 @@ def test_a_failed_export_leaves_the_previous_bundle_as_it_was(
     ("args", "message"),
     [
         (["--quantize", "int8"], "drop --quantize"),
+        (["--name", "foo"], "drop --name"),
         (["--io-type", "float32"], "drop --io-type"),
         (["--batch", "1"], "drop --batch"),
         (["--calibration-method", "entropy"], "drop --calibration-method"),

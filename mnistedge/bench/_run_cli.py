@@ -12,6 +12,7 @@ import typer
 from mnistedge.bench._cli import measure_with_progress, show_and_gate
 from mnistedge.bench._options import DEFAULT_OUT, MeasureArgs, bench_config, make_console, measure_options
 from mnistedge.core.deps import require
+from mnistedge.core.targets import TARGETS
 
 
 def goals_table(summary: dict[str, Any]) -> Any:
@@ -46,25 +47,31 @@ def _export(console: Any, result: Any, data: Any, out: Path, verify: bool) -> Ex
 RUN_EDGE_SAMPLE = 2000  # test images for the edge rows in `run` (bench --target measures all)
 
 
-def _export_web(console: Any, result: Any, data: Any, out: Path, verify: bool, config: Any) -> Any:
-    """Build the web bundle for the browser rows; on failure say why and drop the browser target."""
+def _export_edge(
+    console: Any, target: str, result: Any, data: Any, out: Path, verify: bool, config: Any
+) -> Any:
+    """Build ``target``'s bundle for its rows; on failure say why and drop the target."""
     import dataclasses
 
+    from mnistedge.core.formats import BUNDLES, resolve
+    from mnistedge.core.targets import TARGETS
     from mnistedge.export import FidelityError
-    from mnistedge.export.web import export_web
 
+    bundle = str(TARGETS[target].bundle)
+    # TFLM compiles the int8 artifact `export` just wrote; the web bundle exports its own variants.
+    source = out / "export" / "model_int8.tflite" if bundle == "tflm" else result.model_path
     try:
-        bundle = export_web(result.model_path, out_dir=out / "export", data=data, verify=verify)
+        built = resolve(BUNDLES[bundle].builder)(source, out_dir=out / "export", data=data, verify=verify)
     except (FidelityError, RuntimeError, OSError, ValueError) as exc:
-        console.print(f"[yellow]no browser rows: the web bundle failed: {exc}[/]")
-        return dataclasses.replace(config, targets=tuple(t for t in config.targets if t != "browser"))
+        console.print(f"[yellow]no {target} rows: the {bundle} bundle failed: {exc}[/]")
+        return dataclasses.replace(config, targets=tuple(t for t in config.targets if t != target))
+    for line in built.describe():
+        console.print(line)
     console.print(
-        f"web bundle: {len(bundle.models)} models in {bundle.path} ({bundle.size_bytes / 2**20:.1f} MiB); "
-        f"browser rows use a seeded sample of {RUN_EDGE_SAMPLE:,} test images "
-        "(`mnistedge bench --target browser` measures all of them)"
+        f"{target} rows use a seeded sample of {RUN_EDGE_SAMPLE:,} test images "
+        f"(`mnistedge bench --target {target}` measures all of them)"
     )
-    sample = config.edge_sample or RUN_EDGE_SAMPLE
-    return dataclasses.replace(config, edge_sample=sample)
+    return dataclasses.replace(config, edge_sample=config.edge_sample or RUN_EDGE_SAMPLE)
 
 
 class _Stages:
@@ -119,9 +126,9 @@ def run(
     )
     stages.start("export")
     fidelity_failed = _export(console, result, data, out, verify)
-    if "browser" in measure_config.targets:
-        stages.start("export web")
-        measure_config = _export_web(console, result, data, out, verify, measure_config)
+    for target in [t for t in measure_config.targets if TARGETS[t].bundle]:
+        stages.start(f"export {TARGETS[target].bundle}")
+        measure_config = _export_edge(console, target, result, data, out, verify, measure_config)
     stages.start("bench")
     report = measure_with_progress(
         console, out / "export", data, Path(result.model_path), measure_config, quiet

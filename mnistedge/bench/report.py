@@ -68,6 +68,8 @@ class BenchRow:
     cold_start_ms: float | None = None  # browser: navigation to the first prediction, empty cache
     transfer_bytes: int | None = None  # browser: bytes the page fetched to get there (raw)
     transfer_gzip_bytes: int | None = None  # ... and what they weigh gzip-compressed
+    arena_bytes: int | None = None  # tflm: the tensor arena it ran with (tflm.json's recommended)
+    flash_bytes: int | None = None  # tflm: the model's bytes in flash (the C array)
 
     @property
     def key(self) -> tuple[str, str, str, int | None, int, str]:

@@ -200,6 +200,31 @@ def _browser_rows(
     return list(result.rows), {**result.env, "n_test": len(chosen), "wall_seconds": wall}
 
 
+def _tflm_rows(
+    export_dir: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    keras_labels: np.ndarray | None,
+    config: BenchConfig,
+    progress: Progress | None,
+) -> tuple[list[BenchRow], dict[str, Any]]:
+    from mnistedge.bench.tflm import run_tflm_bench
+
+    chosen = edge_sample(len(images), config.edge_sample)
+    if progress:
+        progress(0, 1, f"TFLM on {len(chosen):,} images")
+    started = time.perf_counter()
+    rows, env = run_tflm_bench(
+        export_dir / str(TARGETS["tflm"].bundle),
+        images[chosen],
+        labels[chosen],
+        None if keras_labels is None else keras_labels[chosen],
+    )
+    if progress:
+        progress(1, 1, "done")
+    return rows, {**env, "wall_seconds": round(time.perf_counter() - started, 1)}
+
+
 def model_target(model_path: str | Path | None) -> dict[str, Any] | None:
     """The accuracy target train.json (beside the Keras model) recorded for it, with its arch."""
     if model_path is None:
@@ -261,6 +286,11 @@ def run_bench(
             Path(export_dir), images, labels, keras_labels, config, progress
         )
         rows += browser_rows
+    if "tflm" in config.targets:
+        tflm_rows, env.extra["tflm"] = _tflm_rows(
+            Path(export_dir), images, labels, keras_labels, config, progress
+        )
+        rows += tflm_rows
     unique = {row.key: row for row in reversed(rows)}  # a fallen-back provider repeats a key
     rows = [row for row in rows if unique[row.key] is row]
     return Report(

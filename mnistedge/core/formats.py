@@ -134,6 +134,7 @@ class Bundle:
     builder: str
     summary: str
     tools: str  # what it needs beyond Python, for --help
+    options: tuple[str, ...] = ()  # export options it takes besides the common ones, e.g. "name"
 
 
 BUNDLES: dict[str, Bundle] = {
@@ -144,6 +145,13 @@ BUNDLES: dict[str, Bundle] = {
             "mnistedge.export.web:export_web",
             "a static page: onnxruntime-web + LiteRT.js, draw a digit",
             "npm (fetches the pinned runtimes once)",
+        ),
+        Bundle(
+            "tflm",
+            "mnistedge.export.tflm:export_tflm",
+            "TensorFlow Lite Micro sources of the int8 model, measured arena, board fit",
+            "pip install 'mnistedge[micro]'",
+            options=("name",),
         ),
     )
 }

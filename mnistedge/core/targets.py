@@ -76,8 +76,9 @@ TARGETS: dict[str, DeployTarget] = {
             "tflm",
             "TensorFlow Lite Micro's interpreter (pip tflite-micro)",
             (Tool(("tflite_micro",), module=True),),
-            "pip install tflite-micro",
-            False,
+            "pip install 'mnistedge[micro]'",
+            True,
+            bundle="tflm",
         ),
         DeployTarget(
             "c",

@@ -68,22 +68,35 @@ def _plan(fmt: str, quantize: Quantization | None, calibration: Any, thresholds:
         raise typer.BadParameter(f"{exc} Valid --format/--quantize combinations: {valid}.") from exc
 
 
-def _check_bundle_request(name: str, quantize: Quantization | None, options: dict, calibration: Any) -> None:
-    """A bundle picks its own formats and quantizations; per-artifact flags are refused (exit 2)."""
-    given = [f"--{name.replace('_', '-')}" for name, value in options.items() if value is not None]
+def _flag(option: str) -> str:
+    return f"--{option.replace('_', '-')}"
+
+
+def _bundle_options(name: str, quantize: Quantization | None, options: dict, calibration: Any) -> dict:
+    """The options bundle ``name`` takes; per-artifact flags it does not take are refused (exit 2)."""
+    takes = BUNDLES[name].options
+    refused = [_flag(option) for option in options if option not in takes]
     if quantize is not None:
-        given.insert(0, "--quantize")
+        refused.insert(0, "--quantize")
     if calibration.method != "minmax":
-        given.append("--calibration-method")
-    if given:
+        refused.append("--calibration-method")
+    if refused:
         raise typer.BadParameter(
-            f"--format {name} writes a fixed set of models (see `mnistedge export --help`); "
-            f"drop {', '.join(given)}, or export that artifact with its own --format."
+            f"--format {name} picks its own models (see `mnistedge export --help`); "
+            f"drop {', '.join(refused)}, or export that artifact with its own --format."
         )
+    return {option: value for option, value in options.items() if option in takes}
 
 
 def _export_bundle(
-    console: Any, name: str, model: Path, out: Path, source: Path | None, verify: bool, calibration: Any
+    console: Any,
+    name: str,
+    model: Path,
+    out: Path,
+    source: Path | None,
+    verify: bool,
+    calibration: Any,
+    options: dict,
 ) -> None:
     data = None
     try:
@@ -93,7 +106,7 @@ def _export_bundle(
             data = load_mnist(source)
         bundle = resolve(BUNDLES[name].builder)(
             model, out_dir=out, data=data, verify=verify,
-            calibration_samples=calibration.samples, calibration_seed=calibration.seed,
+            calibration_samples=calibration.samples, calibration_seed=calibration.seed, **options,
         )  # fmt: skip
     except FidelityError as exc:
         console.print(_table(list(exc.exported)))
@@ -102,7 +115,8 @@ def _export_bundle(
     except (ValueError, OSError, RuntimeError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    console.print(_table(list(bundle.models)))
+    if bundle.models:  # the artifacts it exported and checked on the way (none for a given .tflite)
+        console.print(_table(list(bundle.models)))
     for line in bundle.describe():
         console.print(line)
     console.print(f"manifest: {out / MANIFEST_NAME}")
@@ -132,7 +146,12 @@ def export(
     batch: int | None = typer.Option(
         None, "--batch", min=1, help="TFLite: fix the batch dimension (LiteRT.js needs it). Default: dynamic."
     ),
-    model: Path = typer.Option(DEFAULT_MODEL, "--model", help="The trained Keras model."),
+    c_name: str | None = typer.Option(
+        None, "--name", help="tflm: the C name (g_NAME, NAME_register_ops). Default: mnist_model."
+    ),
+    model: Path = typer.Option(
+        DEFAULT_MODEL, "--model", help="The trained Keras model (tflm: or an int8 .tflite)."
+    ),
     out: Path = typer.Option(
         DEFAULT_OUT,
         "--out",
@@ -159,14 +178,17 @@ def export(
         if v is not None
     }  # fmt: skip
     thresholds = {q.value: dataclasses.replace(t, **overrides) for q, t in DEFAULT_THRESHOLDS.items()}
-    given = {"opset": opset, "io_type": io_type and io_type.value, "batch": batch}
+    given = {"opset": opset, "io_type": io_type and io_type.value, "batch": batch, "name": c_name}
     options = {k: v for k, v in given.items() if v is not None}
     calibration = CalibrationConfig(calibration_samples, calibration_seed, calibration_method.value)
     console = Console()
     if format.value in BUNDLES:
-        _check_bundle_request(format.value, quantize, options, calibration)
-        _export_bundle(console, format.value, model, out, source, verify, calibration)
+        own = _bundle_options(format.value, quantize, options, calibration)
+        _export_bundle(console, format.value, model, out, source, verify, calibration, own)
         return
+    if c_name is not None:
+        takes = [n for n, b in BUNDLES.items() if "name" in b.options]
+        raise typer.BadParameter(f"--name applies to --format {' or '.join(takes)} (the C symbols' name).")
     jobs = _plan(format.value, quantize, calibration, thresholds, options)
     try:
         data = None
