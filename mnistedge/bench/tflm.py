@@ -111,5 +111,11 @@ def run_tflm_bench(
             flipped=int(metrics.flipped_indices(predicted, keras_labels).size),
             per_class_delta_pp=metrics.per_class_delta_pp(predicted, keras_labels, labels),
         )
-    env = {"tflite_micro": _tflm_version(), "arena": record["arena"], "n_test": len(labels)}
+    env = {
+        "tflite_micro": _tflm_version(),
+        "arena": record["arena"],
+        "n_test": len(labels),
+        # TFLM against LiteRT's reference kernels and XNNPACK, on the export's full test set.
+        "fidelity": record.get("fidelity"),
+    }
     return [BenchRow(**row)], env
