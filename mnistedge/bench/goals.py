@@ -153,6 +153,13 @@ GOALS: tuple[Goal, ...] = (
         lambda v: f"{v:.3f} ms",
     ),
     Goal(
+        "TFLM: label agreement with LiteRT's reference kernels",
+        ">= 99.90 %",
+        lambda s: (s.get("tflm") or {}).get("native_agreement"),
+        lambda v: v >= 0.999,
+        lambda v: f"{100 * v:.2f} %",
+    ),
+    Goal(
         "browser: best batch-64 throughput, threads on",
         ">= 15,000 img/s",
         lambda s: _browser(s, "best_throughput", "throughput_ips"),

@@ -75,6 +75,18 @@ def summarize(rows: Sequence[BenchRow], target: dict[str, Any] | None = None) ->
     browser = [r for r in ok if r.target == "browser"]
     if browser:
         summary["browser"] = _browser_summary(browser)
+    tflm = [r for r in ok if r.target == "tflm"]
+    if tflm:
+        summary["tflm"] = _pick(
+            tflm[0],
+            "accuracy",
+            "native_agreement",
+            "agreement",
+            "p50_ms",
+            "arena_bytes",
+            "flash_bytes",
+            "n_test",
+        )
     return summary
 
 
@@ -165,6 +177,14 @@ def explain(summary: dict[str, Any]) -> str:
         )
     if summary.get("browser"):
         parts.append(_explain_browser(summary["browser"]))
+    if summary.get("tflm"):
+        t = summary["tflm"]
+        parts.append(
+            f"In TFLM with a {t['arena_bytes']:,}-byte arena and {t['flash_bytes']:,} bytes of model, "
+            f"{t['artifact']} scores {_pct(t['accuracy'])} on {t['n_test']:,} test images and agrees with "
+            f"LiteRT's reference kernels on {_pct(t['native_agreement'])} of labels; its reference kernels "
+            f"take {fmt_ms(t['p50_ms'])} per image on this host's CPU (a relative figure, not a device's)."
+        )
     if summary.get("failed"):
         parts.append(f"Failed to measure: {', '.join(summary['failed'])} (see the error column).")
     return " ".join(parts)
