@@ -63,7 +63,7 @@ def test_record_has_ops_arena_boards_and_fidelity(tiny_tflm: Path, tiny_data) ->
     assert len(boards) >= 5 and all(b["fits"] for b in boards.values())  # 15 KB model, 5 KB arena
     assert record["runtime_estimate"]["estimate"] is True
     fidelity = {c["against"]: c for c in record["fidelity"]}
-    assert set(fidelity) == {"reference", "xnnpack"}
+    assert set(fidelity) == {"reference", "cpu", "xnnpack"}
     # TFLM runs TFLite's reference kernels: bit-exact with LiteRT's BUILTIN_REF.
     assert fidelity["reference"]["outputs_differing"] == 0 and fidelity["reference"]["label_agreement"] == 1.0
     assert fidelity["reference"]["n"] == len(tiny_data.x_test)
@@ -163,7 +163,7 @@ def test_real_mnist_tflm_agrees_with_litert_on_every_test_image(
     assert fidelity["reference"]["n"] == 10_000
     # Measured on this model: labels 100 %; 8 of 100,000 int8 outputs differ from BUILTIN_REF (max 6
     # LSB; 0 on the default cnn), 143 from XNNPACK (max 10 LSB, one label).
-    for against in ("reference", "xnnpack"):
+    for against in ("reference", "cpu", "xnnpack"):
         assert fidelity[against]["label_agreement"] >= 0.999
         assert fidelity[against]["outputs_differing"] <= 0.005 * 10 * 10_000
     assert np.isclose(fidelity["reference"]["tflm_accuracy"], bundle.models[0].fidelity.accuracy)
