@@ -138,8 +138,8 @@ def export_tflm(
     Args:
         model: a ``.keras`` file, or a full-int8 ``.tflite`` with int8 input and output.
         name: the C name stem: ``g_<name>``, ``<name>_register_ops``.
-        verify: run TFLM on the 10,000 test images and compare with LiteRT (reference kernels and
-            XNNPACK); the Keras model's own export check runs too when ``model`` is Keras.
+        verify: run TFLM on the 10,000 test images and compare with LiteRT (reference, optimized
+            and XNNPACK kernels); the Keras model's own export check runs too when it is Keras.
 
     Raises:
         ValueError: a bad name, a float or non-TFLite model (the message names the artifact to
@@ -152,7 +152,7 @@ def export_tflm(
     from mnistedge.export.tflm.sources import c_identifier, model_data_sources, model_ops, model_ops_header
 
     name = c_identifier(name)
-    require("tflite_micro", "micro")  # before any conversion
+    require("tflite_micro", "micro", package="tflite-micro")  # before any conversion
     out, model = Path(out_dir), Path(model)
     calibration = CalibrationConfig(calibration_samples, calibration_seed, "minmax")
     source_path, exported = _source_artifact(model, out, data, verify, calibration)
