@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import gzip
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mnistedge.bench.report import BenchRow
+from mnistedge.bench.rows import latency_fields
 from mnistedge.core import metrics
 from mnistedge.export.web import read_catalog
 
@@ -74,26 +75,6 @@ def _python_reference(bundle: Path, model: str, images: np.ndarray) -> np.ndarra
     from mnistedge.runtime import load
 
     return load(bundle / model).predict_proba(images)
-
-
-def _percentile(times: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(times, dtype=np.float64), q))
-
-
-def _latency(times: Sequence[float], batch: int, warmup: int) -> dict[str, Any]:
-    p50 = _percentile(times, 50)
-    return {
-        "warmup": warmup,
-        "n_samples": len(times),
-        "p50_ms": p50,
-        "p90_ms": _percentile(times, 90),
-        "p99_ms": _percentile(times, 99),
-        "mean_ms": float(np.mean(times)),
-        "std_ms": float(np.std(times)),
-        "min_ms": float(np.min(times)),
-        "max_ms": float(np.max(times)),
-        "throughput_ips": batch / (p50 / 1e3) if p50 > 0 else None,
-    }
 
 
 def _bytes_served_since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -243,5 +224,5 @@ def _model_rows(
             "(o) => window.mnistedge.bench(o)",
             {"model": path, "batch": batch, "warmup": warmup, "runs": runs},
         )
-        rows.append(BenchRow(batch_size=batch, **common, **_latency(times, batch, warmup)))
+        rows.append(BenchRow(batch_size=batch, **common, **latency_fields(times, batch, warmup)))
     return rows

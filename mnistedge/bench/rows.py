@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,11 @@ import numpy as np
 from mnistedge.bench.config import ArtifactEntry
 from mnistedge.bench.measure import MeasureSpec
 from mnistedge.bench.report import BenchRow
+from mnistedge.bench.timing import LatencyStats
 from mnistedge.core import metrics
 from mnistedge.core.formats import FORMATS
 
-__all__ = ["artifact_rows", "failed_row", "keras_rows"]
+__all__ = ["artifact_rows", "failed_row", "keras_rows", "latency_fields"]
 
 LATENCY_FIELDS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms")
 KERAS_BASELINE_CALL = "model(x)"  # speed-ups are against Keras's fastest everyday call
@@ -29,6 +31,12 @@ def _latency(timing: dict[str, Any]) -> dict[str, Any]:
         **{name: timing[name] for name in LATENCY_FIELDS},
         "throughput_ips": timing["batch_size"] / p50_s if p50_s > 0 else None,
     }
+
+
+def latency_fields(samples_ms: Sequence[float], batch_size: int, warmup: int) -> dict[str, Any]:
+    """A row's latency fields from per-call milliseconds timed elsewhere (a browser page, TFLM)."""
+    stats = LatencyStats.from_samples(np.asarray(samples_ms, dtype=np.float64) * 1e6)
+    return _latency({"batch_size": batch_size, "warmup": warmup, **stats.to_dict()})
 
 
 def _common(result: dict[str, Any], predictions: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mnistedge.bench.report import BenchRow
+from mnistedge.bench.rows import latency_fields
 from mnistedge.core import metrics
 
 __all__ = ["TFLM_WARMUP", "run_tflm_bench"]
@@ -73,7 +74,6 @@ def run_tflm_bench(
     scale, zero_point = record["output"]["scale"], record["output"]["zero_point"]
     dequantized = (tflm.astype(np.float32) - zero_point) * scale
     native_proba = (litert.astype(np.float32) - zero_point) * scale
-    p50 = float(np.percentile(times_ms, 50))
     row: dict[str, Any] = {
         "artifact": f"tflm/{model.name}",
         "format": "tflite",
@@ -84,16 +84,7 @@ def run_tflm_bench(
         "threads": 1,
         "batch_size": 1,
         "size_bytes": int(record["flash_bytes"]),
-        "warmup": TFLM_WARMUP,
-        "n_samples": len(times_ms),
-        "p50_ms": p50,
-        "p90_ms": float(np.percentile(times_ms, 90)),
-        "p99_ms": float(np.percentile(times_ms, 99)),
-        "mean_ms": float(np.mean(times_ms)),
-        "std_ms": float(np.std(times_ms)),
-        "min_ms": float(np.min(times_ms)),
-        "max_ms": float(np.max(times_ms)),
-        "throughput_ips": 1e3 / p50 if p50 > 0 else None,
+        **latency_fields(times_ms, 1, TFLM_WARMUP),
         "n_test": len(labels),
         "accuracy": metrics.accuracy(predicted, labels),
         "per_class_accuracy": metrics.per_class_accuracy(predicted, labels),
