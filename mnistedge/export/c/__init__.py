@@ -1,0 +1,1 @@
+"""Standalone C: int8 inference as plain C99, and a Cortex-M4 under QEMU to run and measure it."""
