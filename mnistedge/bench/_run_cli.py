@@ -100,7 +100,7 @@ def run(
     seed: int = typer.Option(0, "--seed", min=0, help="Training seed."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check each artifact's fidelity."),
 ) -> None:
-    """The main job: data, train, export all six artifacts, bench them, show the table."""
+    """The main job: data, train, export the six artifacts and the edge bundles, bench them all."""
     from mnistedge.data._cli import load_for_cli
     from mnistedge.train import TrainConfig, train
 

@@ -165,7 +165,7 @@ def export(
     max_prob_diff: float | None = typer.Option(None, "--max-prob-diff", min=0, help="Override max|Δp|."),
     max_accuracy_drop: float | None = typer.Option(None, "--max-accuracy-drop", min=0, help="Override, pp."),
 ) -> None:
-    """Export the Keras model to TFLite/ONNX/SavedModel and prove each artifact matches it."""
+    """Export to TFLite/ONNX/SavedModel or an edge bundle (web, tflm); prove each artifact matches Keras."""
     from rich.console import Console
 
     from mnistedge.export.api import run_jobs
