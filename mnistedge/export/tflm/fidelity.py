@@ -7,6 +7,9 @@ TFLM is compared with all three, in LSB of the int8 output. Measured here: on th
 TFLM equals BUILTIN_REF exactly; on the tiny arch 13 of 100,000 outputs differ, traced to
 FULLY_CONNECTED, where LiteRT's reference kernel is 1 LSB off both its optimized kernel and TFLM
 on a few images (the softmax then spreads it); TFLM matches the optimized kernels on all but one.
+The cause is how each rounds a tie when requantizing. LiteRT's reference FC uses single rounding,
+TFLM double rounding, and the optimized FC a half-up final shift
+(measured: see export/c/kernels/mnist_int8.h).
 """
 
 from __future__ import annotations
