@@ -176,8 +176,8 @@ def edge_sample(n_images: int, size: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n_images, size, replace=False))
 
 
-def _browser_rows(
-    export_dir: Path,
+def _run_browser(
+    bundle: Path,
     images: np.ndarray,
     labels: np.ndarray,
     keras_labels: np.ndarray | None,
@@ -186,22 +186,15 @@ def _browser_rows(
 ) -> tuple[list[BenchRow], dict[str, Any]]:
     from mnistedge.bench.browser import BrowserConfig, run_browser_bench
 
-    chosen = edge_sample(len(images), config.edge_sample)
-    started = time.perf_counter()
+    browser = BrowserConfig(threads=config.resolved_threads())
     result = run_browser_bench(
-        export_dir / str(TARGETS["browser"].bundle),
-        images[chosen],
-        labels[chosen],
-        keras_labels=None if keras_labels is None else keras_labels[chosen],
-        config=BrowserConfig(threads=config.resolved_threads()),
-        progress=progress,
+        bundle, images, labels, keras_labels=keras_labels, config=browser, progress=progress
     )
-    wall = round(time.perf_counter() - started, 1)
-    return list(result.rows), {**result.env, "n_test": len(chosen), "wall_seconds": wall}
+    return list(result.rows), result.env
 
 
-def _tflm_rows(
-    export_dir: Path,
+def _run_tflm(
+    bundle: Path,
     images: np.ndarray,
     labels: np.ndarray,
     keras_labels: np.ndarray | None,
@@ -210,19 +203,44 @@ def _tflm_rows(
 ) -> tuple[list[BenchRow], dict[str, Any]]:
     from mnistedge.bench.tflm import run_tflm_bench
 
-    chosen = edge_sample(len(images), config.edge_sample)
     if progress:
-        progress(0, 1, f"TFLM on {len(chosen):,} images")
+        progress(0, 1, f"TFLM on {len(images):,} images")
+    rows, env = run_tflm_bench(bundle, images, labels, keras_labels)
+    if progress:
+        progress(1, 1, "done")
+    return rows, env
+
+
+# Edge targets measured from their export bundle: name -> runner(bundle, images, labels,
+# keras_labels, config, progress) -> (rows, the target's env block).
+EDGE_RUNNERS: dict[str, Callable[..., tuple[list[BenchRow], dict[str, Any]]]] = {
+    "browser": _run_browser,
+    "tflm": _run_tflm,
+}
+
+
+def _edge_rows(
+    target: str,
+    export_dir: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    keras_labels: np.ndarray | None,
+    config: BenchConfig,
+    progress: Progress | None,
+) -> tuple[list[BenchRow], dict[str, Any]]:
+    """``target``'s rows on the edge sample of the test set, and its env block (with wall time)."""
+    chosen = edge_sample(len(images), config.edge_sample)
     started = time.perf_counter()
-    rows, env = run_tflm_bench(
-        export_dir / str(TARGETS["tflm"].bundle),
+    rows, env = EDGE_RUNNERS[target](
+        export_dir / str(TARGETS[target].bundle),
         images[chosen],
         labels[chosen],
         None if keras_labels is None else keras_labels[chosen],
+        config,
+        progress,
     )
-    if progress:
-        progress(1, 1, "done")
-    return rows, {**env, "wall_seconds": round(time.perf_counter() - started, 1)}
+    wall = round(time.perf_counter() - started, 1)
+    return rows, {**env, "n_test": len(chosen), "wall_seconds": wall}
 
 
 def model_target(model_path: str | Path | None) -> dict[str, Any] | None:
@@ -281,16 +299,11 @@ def run_bench(
             np.save(fh, np.ascontiguousarray(images))
         jobs = _plan(entries if desktop else [], keras_path, config, workdir, images_path)
         rows, keras_labels = _measure(jobs, labels, config, workdir, progress)
-    if "browser" in config.targets:
-        browser_rows, env.extra["browser"] = _browser_rows(
-            Path(export_dir), images, labels, keras_labels, config, progress
+    for target in (t for t in config.targets if t in EDGE_RUNNERS):
+        edge_rows, env.extra[target] = _edge_rows(
+            target, Path(export_dir), images, labels, keras_labels, config, progress
         )
-        rows += browser_rows
-    if "tflm" in config.targets:
-        tflm_rows, env.extra["tflm"] = _tflm_rows(
-            Path(export_dir), images, labels, keras_labels, config, progress
-        )
-        rows += tflm_rows
+        rows += edge_rows
     unique = {row.key: row for row in reversed(rows)}  # a fallen-back provider repeats a key
     rows = [row for row in rows if unique[row.key] is row]
     return Report(
