@@ -20,6 +20,7 @@ import pytest
 from digit_images import STROKES
 from runtime_fixtures import WEB_MODELS
 
+from mnistedge.bench.browser import SET_IMAGES  # the bench's own transfer of test images
 from mnistedge.export.web import export_web, read_catalog
 from mnistedge.export.web.chromium import BrowserSession, browser_session, find_chromium
 from mnistedge.export.web.server import serve_in_thread
@@ -52,15 +53,9 @@ MAX_PROB_DIFF = 1e-4
 # one value the other way (the labels must still all agree).
 MAX_PROB_DIFF_INT8 = 1 / 256
 
-# pixels (base64 of uint8 bytes) -> window.__images, a Float32Array in [0, 1]: one transfer.
-SET_IMAGES = """(b64) => {
-  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  window.__images = Float32Array.from(bytes, (v) => v / 255);
-  return window.__images.length;
-}"""
 # float32 values survive JSON exactly (a double holds each one), so no base64 on the way back.
 PREDICT = """async (model) => {
-  const {labels, probabilities} = await window.mnistedge.predict(window.__images, model);
+  const {labels, probabilities} = await window.mnistedge.predict(window.__mnistedgeTest, model);
   return {labels: Array.from(labels), probabilities: Array.from(probabilities)};
 }"""
 INFO = "(model) => window.mnistedge.info(model)"
@@ -130,7 +125,7 @@ def _page(session, **query) -> Iterator:
 
 
 def _predict(opened, model: str) -> tuple[np.ndarray, np.ndarray]:
-    """The page's labels and probabilities (N, 10) for the images set by SET_IMAGES."""
+    """The page's labels and probabilities (N, 10) for the images set by SET_IMAGES (the bench's)."""
     result = opened.evaluate(PREDICT, model)
     labels = np.asarray(result["labels"])
     return labels, np.asarray(result["probabilities"], np.float32).reshape(len(labels), -1)

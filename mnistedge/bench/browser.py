@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 
 from mnistedge.bench.report import BenchRow
-from mnistedge.bench.rows import latency_fields
-from mnistedge.core import metrics
+from mnistedge.bench.rows import edge_figures, latency_fields
 from mnistedge.export.web import read_catalog
 
-__all__ = ["BrowserConfig", "BrowserResult", "run_browser_bench"]
+__all__ = ["SET_IMAGES", "BrowserConfig", "BrowserResult", "run_browser_bench"]
 
 ENGINE_NAMES = {"onnxruntime-web": "onnxruntime-web {version} wasm", "litert.js": "LiteRT.js {version}"}
 Progress = Callable[[int, int, str], None]
@@ -50,7 +49,8 @@ class BrowserResult:
     env: dict[str, Any]  # {"browser", "user_agent", "cross_origin_isolated", "hardware_concurrency", ...}
 
 
-_SET_IMAGES = """(b64) => {
+# uint8 pixels as base64 -> window.__mnistedgeTest, a Float32Array in [0, 1]: one transfer per page.
+SET_IMAGES = """(b64) => {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   window.__mnistedgeTest = Float32Array.from(bytes, (v) => v / 255);
   return window.__mnistedgeTest.length;
@@ -148,7 +148,7 @@ def run_browser_bench(
                 )
                 if opened.blocked:
                     env.setdefault("blocked_requests", []).extend(opened.blocked)
-                opened.evaluate(_SET_IMAGES, encoded)
+                opened.evaluate(SET_IMAGES, encoded)
                 for entry in entries:
                     if progress:
                         progress(done, steps, f"{entry['path']} in Chromium, {threads} thread(s)")
@@ -181,23 +181,7 @@ def _model_rows(
         raw = base64.b64decode(opened.evaluate(_PREDICT, path))
         browser = np.frombuffer(raw, dtype=np.float32).reshape(len(images), -1)
         predictions[path] = (browser, _python_reference(bundle, path, images))
-    browser, native = predictions[path]
-    predicted, native_labels = browser.argmax(axis=1), native.argmax(axis=1)
-    figures: dict[str, Any] = {
-        "n_test": len(labels),
-        "accuracy": metrics.accuracy(predicted, labels),
-        "per_class_accuracy": metrics.per_class_accuracy(predicted, labels),
-        "native_agreement": metrics.agreement(predicted, native_labels),
-        "native_max_abs_prob_diff": metrics.max_abs_diff(browser, native),
-        "native_accuracy_delta_pp": metrics.accuracy_delta_pp(predicted, native_labels, labels),
-    }
-    if keras_labels is not None:
-        figures.update(
-            accuracy_delta_pp=metrics.accuracy_delta_pp(predicted, keras_labels, labels),
-            agreement=metrics.agreement(predicted, keras_labels),
-            flipped=int(metrics.flipped_indices(predicted, keras_labels).size),
-            per_class_delta_pp=metrics.per_class_delta_pp(predicted, keras_labels, labels),
-        )
+    figures = edge_figures(*predictions[path], labels, keras_labels)
     engaged = None if threads == 1 else bool(info["threads"] > 1 and info["workers"] > 0)
     version = info["version"]
     common = {

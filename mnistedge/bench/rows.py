@@ -15,7 +15,7 @@ from mnistedge.bench.timing import LatencyStats
 from mnistedge.core import metrics
 from mnistedge.core.formats import FORMATS
 
-__all__ = ["artifact_rows", "failed_row", "keras_rows", "latency_fields"]
+__all__ = ["artifact_rows", "edge_figures", "failed_row", "keras_rows", "latency_fields"]
 
 LATENCY_FIELDS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms")
 KERAS_BASELINE_CALL = "model(x)"  # speed-ups are against Keras's fastest everyday call
@@ -58,6 +58,26 @@ def _versus(predictions: np.ndarray, reference: np.ndarray, labels: np.ndarray) 
         "flipped": int(metrics.flipped_indices(predictions, reference).size),
         "per_class_delta_pp": metrics.per_class_delta_pp(predictions, reference, labels),
     }
+
+
+def edge_figures(
+    probabilities: np.ndarray,
+    native_probabilities: np.ndarray,
+    labels: np.ndarray,
+    keras_labels: np.ndarray | None,
+) -> dict[str, Any]:
+    """An edge row's accuracy fields: against the labels, the Python runtime on the same file
+    ("native", probabilities (N, 10)), and the Keras model when its labels are given."""
+    predicted, native = probabilities.argmax(axis=1), native_probabilities.argmax(axis=1)
+    figures = {
+        "n_test": len(labels),
+        "accuracy": metrics.accuracy(predicted, labels),
+        "per_class_accuracy": metrics.per_class_accuracy(predicted, labels),
+        "native_agreement": metrics.agreement(predicted, native),
+        "native_max_abs_prob_diff": metrics.max_abs_diff(probabilities, native_probabilities),
+        "native_accuracy_delta_pp": metrics.accuracy_delta_pp(predicted, native, labels),
+    }
+    return figures if keras_labels is None else {**figures, **_versus(predicted, keras_labels, labels)}
 
 
 def _keras_p50(reference: tuple[dict, np.ndarray] | None) -> dict[int, float]:

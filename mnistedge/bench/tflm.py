@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from mnistedge.bench.report import BenchRow
-from mnistedge.bench.rows import latency_fields
-from mnistedge.core import metrics
+from mnistedge.bench.rows import edge_figures, latency_fields
 
 __all__ = ["TFLM_WARMUP", "run_tflm_bench"]
 
@@ -70,7 +69,6 @@ def run_tflm_bench(
     tflm = run_with_arena(model, arena, tensors)  # checks the arena; clear errors if it cannot run
     times_ms = _invoke_times(model, arena, tensors[: max(TFLM_WARMUP + 1, min(len(tensors), TIMED))])
     litert = litert_int8_outputs(model, images, "reference")
-    predicted, native = tflm.argmax(axis=1), litert.argmax(axis=1)
     scale, zero_point = record["output"]["scale"], record["output"]["zero_point"]
     dequantized = (tflm.astype(np.float32) - zero_point) * scale
     native_proba = (litert.astype(np.float32) - zero_point) * scale
@@ -85,23 +83,11 @@ def run_tflm_bench(
         "batch_size": 1,
         "size_bytes": int(record["flash_bytes"]),
         **latency_fields(times_ms, 1, TFLM_WARMUP),
-        "n_test": len(labels),
-        "accuracy": metrics.accuracy(predicted, labels),
-        "per_class_accuracy": metrics.per_class_accuracy(predicted, labels),
-        "native_agreement": metrics.agreement(predicted, native),
-        "native_max_abs_prob_diff": metrics.max_abs_diff(dequantized, native_proba),
-        "native_accuracy_delta_pp": metrics.accuracy_delta_pp(predicted, native, labels),
+        **edge_figures(dequantized, native_proba, labels, keras_labels),
         "target": "tflm",
         "arena_bytes": arena,
         "flash_bytes": int(record["flash_bytes"]),
     }
-    if keras_labels is not None:
-        row.update(
-            accuracy_delta_pp=metrics.accuracy_delta_pp(predicted, keras_labels, labels),
-            agreement=metrics.agreement(predicted, keras_labels),
-            flipped=int(metrics.flipped_indices(predicted, keras_labels).size),
-            per_class_delta_pp=metrics.per_class_delta_pp(predicted, keras_labels, labels),
-        )
     env = {
         "tflite_micro": _tflm_version(),
         "arena": record["arena"],
