@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from mnistedge.export import Status, export_all, read_manifest
@@ -14,22 +13,9 @@ pytest.importorskip("tf2onnx")
 
 
 @pytest.mark.integration
-def test_export_all_on_real_mnist(mnist, tmp_path: Path) -> None:
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((28, 28, 1), name="pixels"), keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax"),
-    ])  # fmt: skip
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(mnist.x_train[..., None].astype(np.float32), mnist.y_train, epochs=1, batch_size=128, verbose=0)
-    model.save(tmp_path / "model.keras")
-
+def test_export_all_on_real_mnist(mnist, mnist_model: Path, tmp_path: Path) -> None:
     # Default thresholds: float formats must agree on every image, int8 lose at most 0.3 pp.
-    artifacts = export_all(tmp_path / "model.keras", out_dir=tmp_path / "export", data=mnist)
+    artifacts = export_all(mnist_model, out_dir=tmp_path / "export", data=mnist)
     assert len(artifacts) == 6 and all(a.status is Status.OK for a in artifacts)
     by_file = {a.file: a for a in artifacts}
     assert all(a.fidelity.n == 10_000 for a in artifacts)

@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -166,5 +165,7 @@ def test_real_mnist_tflm_agrees_with_litert_on_every_test_image(
     for against in ("reference", "cpu", "xnnpack"):
         assert fidelity[against]["label_agreement"] >= 0.999
         assert fidelity[against]["outputs_differing"] <= 0.005 * 10 * 10_000
-    assert np.isclose(fidelity["reference"]["tflm_accuracy"], bundle.models[0].fidelity.accuracy)
+    for c in fidelity.values():  # accuracies can differ by no more than the labels that differ
+        assert abs(c["tflm_accuracy"] - c["litert_accuracy"]) <= c["labels_differing"] / c["n"] + 1e-12
+    assert abs(fidelity["reference"]["tflm_accuracy"] - bundle.models[0].fidelity.accuracy) <= 0.001
     shutil.rmtree(tmp_path / "tflm")
