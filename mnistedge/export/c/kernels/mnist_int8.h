@@ -28,6 +28,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Constant arrays are word-aligned so kernels may load 4 int8 at a time (GNU C; a no-op elsewhere). */
+#if defined(__GNUC__) || defined(__clang__)
+#define MNIST_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define MNIST_ALIGNED(n)
+#endif
+
 /* ---- Requantization primitives (mirrors of mnistedge/export/c/quant.py) ---- */
 
 /* Arithmetic (flooring) right shift, defined for negative values too. */
