@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from mnistedge.export.c.graph import Graph, Op, read_graph
+from mnistedge.export.c.layer import LayerCode
 from mnistedge.export.c.quant import INT32_MIN, activation_range, conv_per_channel_multipliers
 
 HEADER_DIR = Path(__file__).resolve().parents[1] / "mnistedge" / "export" / "c" / "kernels"
@@ -112,7 +113,9 @@ def run_c(
     (tmp_path / "driver.c").write_text(source)
     exe = tmp_path / "driver"
     build = [GCC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-I", str(HEADER_DIR)]
-    compiled = subprocess.run([*build, str(tmp_path / "driver.c"), "-o", str(exe)], capture_output=True, text=True)
+    compiled = subprocess.run(
+        [*build, str(tmp_path / "driver.c"), "-o", str(exe)], capture_output=True, text=True
+    )
     assert compiled.returncode == 0, f"the driver does not compile:\n{compiled.stderr}"
     stdout = subprocess.run([str(exe)], check=True, capture_output=True).stdout
     return np.frombuffer(
@@ -148,3 +151,27 @@ def padding(stride: int, dilation: int, size: int, filter_size: int, pad: str) -
     effective = (filter_size - 1) * dilation + 1
     out = (size + stride - 1) // stride if pad == "SAME" else (size - effective + stride) // stride
     return out, max(((out - 1) * stride + effective - size) // 2, 0)
+
+
+def run_layer(
+    tmp_path: Path, code: LayerCode, inputs: list[np.ndarray], out_shape: tuple[int, ...]
+) -> np.ndarray:
+    """Run one emitted layer on each image: ``inputs`` are the activation inputs stacked over images.
+
+    The layer's function is built exactly as the generator builds it (``in0``, ``in1``, ``out``),
+    called once per image, and its outputs returned as an int8 array of ``(images, *out_shape)``.
+    """
+    images = len(inputs[0])
+    per_image = [int(np.prod(x.shape[1:])) for x in inputs]
+    out_size = int(np.prod(out_shape))
+    params = ", ".join([f"const int8_t *in{i}" for i in range(len(inputs))] + ["int8_t *out"])
+    arrays = code.definitions + "".join(c_array("int8_t", f"input{i}", x) for i, x in enumerate(inputs))
+    arrays += f"static void layer({params}) {{\n{code.statements}}}\n"
+    args = ", ".join(
+        [f"input{i} + (size_t)n * {size}" for i, size in enumerate(per_image)]
+        + [f"out + (size_t)n * {out_size}"]
+    )
+    body = f"    for (int n = 0; n < {images}; ++n) layer({args});"
+    headers = tuple(dict.fromkeys(("mnist_int8.h", *code.headers)))
+    got = run_c(tmp_path, arrays, body, "int8_t", images * out_size, headers=headers)
+    return got.reshape(images, *out_shape)

@@ -13,8 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from c_reference import GCC, N_IMAGES, Runs, c_array, ops_of, padding, quant_arrays, reference_runs, run_c
+from c_reference import (
+    GCC,
+    N_IMAGES,
+    Runs,
+    c_array,
+    ops_of,
+    padding,
+    quant_arrays,
+    reference_runs,
+    run_c,
+    run_layer,
+)
 
+from mnistedge.export.c.emit_core import EMITTERS
 from mnistedge.export.c.quant import (
     INT32_MAX,
     INT32_MIN,
@@ -172,3 +184,15 @@ def test_primitives_match_quant_py(tmp_path):
     np.testing.assert_array_equal(got[:, 2], double)
     np.testing.assert_array_equal(got[:, 3], single)
     assert got[0, 0] == INT32_MAX, "INT32_MIN * INT32_MIN saturates"
+
+
+@pytest.mark.parametrize("op_name", ["CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D"])
+def test_emitted_layers_match_builtin_ref(runs, tmp_path, op_name):
+    """The emitters' code (constants + the generator's layer function) on LiteRT's own tensors."""
+    for model in runs:
+        graph, values = runs[model]
+        for op in (op for op in graph.ops if op.name == op_name):
+            code = EMITTERS[op_name](graph, op, f"layer{op.index}")
+            x, want = values[op.inputs[0]], values[op.outputs[0]]
+            got = run_layer(tmp_path, code, [x], want.shape[1:])
+            assert np.array_equal(got, want), f"{model} op {op.index}: {np.sum(got != want)} differ"
