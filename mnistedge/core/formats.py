@@ -153,6 +153,13 @@ BUNDLES: dict[str, Bundle] = {
             "pip install 'mnistedge[micro]'",
             options=("name",),
         ),
+        Bundle(
+            "c",
+            "mnistedge.export.c:export_c",
+            "standalone C99 of the int8 model (no interpreter), bit-exact, run on a Cortex-M4 under QEMU",
+            "gcc; gcc-arm-none-eabi + qemu-system-arm for the Cortex-M4 run",
+            options=("name", "qemu_images"),
+        ),
     )
 }
 

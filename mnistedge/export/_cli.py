@@ -147,10 +147,19 @@ def export(
         None, "--batch", min=1, help="TFLite: fix the batch dimension (LiteRT.js needs it). Default: dynamic."
     ),
     c_name: str | None = typer.Option(
-        None, "--name", help="tflm: the C name (g_NAME, NAME_register_ops). Default: mnist_model."
+        None,
+        "--name",
+        help="tflm, c: the C name (tflm: g_NAME, NAME_register_ops; c: NAME.h, NAME_invoke). "
+        "Default: mnist_model.",
+    ),
+    qemu_images: int | None = typer.Option(
+        None,
+        "--qemu-images",
+        min=0,
+        help="c: test images run on the Cortex-M4 under QEMU (0 skips). Default: 1000.",
     ),
     model: Path = typer.Option(
-        DEFAULT_MODEL, "--model", help="The trained Keras model (tflm: or an int8 .tflite)."
+        DEFAULT_MODEL, "--model", help="The trained Keras model (tflm, c: or an int8 .tflite)."
     ),
     out: Path = typer.Option(
         DEFAULT_OUT,
@@ -165,7 +174,7 @@ def export(
     max_prob_diff: float | None = typer.Option(None, "--max-prob-diff", min=0, help="Override max|Δp|."),
     max_accuracy_drop: float | None = typer.Option(None, "--max-accuracy-drop", min=0, help="Override, pp."),
 ) -> None:
-    """Export to TFLite/ONNX/SavedModel or an edge bundle (web, tflm); prove each artifact matches Keras."""
+    """Export to TFLite/ONNX/SavedModel or an edge bundle (web, tflm, c); prove each matches Keras."""
     from rich.console import Console
 
     from mnistedge.export.api import run_jobs
@@ -179,6 +188,7 @@ def export(
     }  # fmt: skip
     thresholds = {q.value: dataclasses.replace(t, **overrides) for q, t in DEFAULT_THRESHOLDS.items()}
     given = {"opset": opset, "io_type": io_type and io_type.value, "batch": batch, "name": c_name}
+    given["qemu_images"] = qemu_images
     options = {k: v for k, v in given.items() if v is not None}
     calibration = CalibrationConfig(calibration_samples, calibration_seed, calibration_method.value)
     console = Console()
@@ -186,9 +196,10 @@ def export(
         own = _bundle_options(format.value, quantize, options, calibration)
         _export_bundle(console, format.value, model, out, source, verify, calibration, own)
         return
-    if c_name is not None:
-        takes = [n for n, b in BUNDLES.items() if "name" in b.options]
-        raise typer.BadParameter(f"--name applies to --format {' or '.join(takes)} (the C symbols' name).")
+    for option, value in (("name", c_name), ("qemu_images", qemu_images)):
+        if value is not None:
+            takes = [n for n, b in BUNDLES.items() if option in b.options]
+            raise typer.BadParameter(f"{_flag(option)} applies to --format {' or '.join(takes)} only.")
     jobs = _plan(format.value, quantize, calibration, thresholds, options)
     try:
         data = None

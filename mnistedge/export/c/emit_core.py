@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from mnistedge.export.c.layer import (
 )
 from mnistedge.export.c.quant import activation_range, conv_per_channel_multipliers
 
-__all__ = ["EMITTERS", "out_size_and_padding"]
+__all__ = ["EMITTERS", "HEADER", "ConvParts", "conv_parts", "out_size_and_padding"]
 
 HEADER = "mnist_int8.h"
 
@@ -73,7 +74,18 @@ def _per_channel(graph: Graph, op: Op, prefix: str, channels: int) -> tuple[str,
     return definitions, params, f"{prefix}_bias" if bias is not None else "NULL"
 
 
-def emit_conv_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
+@dataclass(frozen=True)
+class ConvParts:
+    """A CONV_2D's constants and setup, shared by the plain and the pooled (fused) layer."""
+
+    definitions: str
+    setup: str  # declares params, quant, geo, in_dims and out_dims
+    filter_args: str  # "filter_h, filter_w, <prefix>_filter, <bias or NULL>"
+    out_shape: tuple[int, int, int, int]
+    macs: int
+
+
+def conv_parts(graph: Graph, op: Op, prefix: str) -> ConvParts:
     o = op.options
     (x,) = activation_inputs(graph, op)
     y = graph.tensors[op.outputs[0]]
@@ -86,14 +98,27 @@ def emit_conv_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
             f"Op {op.index} (CONV_2D): shapes {x.shape} * {(out_c, fh, fw, in_c)} -> {y.shape} disagree."
         )
     definitions, params, bias = _per_channel(graph, op, prefix, out_c)
-    statements = (
+    setup = (
         params
         + _geometry(o["stride_h"], o["stride_w"], o["dilation_h"], o["dilation_w"], pad_h, pad_w)
         + _dims((n, h, w, c), (n, oh, ow, out_c))
-        + f"    mnist_convolve_s8(&params, &quant, &geo, &in_dims, in0, {fh}, {fw}, {prefix}_filter, {bias}, "
+    )
+    return ConvParts(
+        definitions,
+        setup,
+        f"{fh}, {fw}, {prefix}_filter, {bias}",
+        (n, oh, ow, out_c),
+        macs=n * oh * ow * out_c * fh * fw * in_c,
+    )
+
+
+def emit_conv_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
+    parts = conv_parts(graph, op, prefix)
+    statements = (
+        parts.setup + f"    mnist_convolve_s8(&params, &quant, &geo, &in_dims, in0, {parts.filter_args}, "
         "&out_dims, out);\n"
     )
-    return LayerCode(definitions, statements, macs=n * oh * ow * out_c * fh * fw * in_c, headers=(HEADER,))
+    return LayerCode(parts.definitions, statements, macs=parts.macs, headers=(HEADER,))
 
 
 def emit_fully_connected(graph: Graph, op: Op, prefix: str) -> LayerCode:

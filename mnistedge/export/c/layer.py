@@ -30,6 +30,7 @@ class LayerCode:
     statements: str  # the function body; activations through in0, in1 (const int8_t *) and out (int8_t *)
     macs: int  # multiply-accumulates per inference; 0 for data movement and lookups
     headers: tuple[str, ...]  # kernel headers from mnistedge/export/c/kernels/ that the statements call
+    scratch_bytes: int = 0  # working memory the statements use through `int8_t *scratch` (planned)
 
 
 def c_array(

@@ -26,14 +26,23 @@ from mnistedge.export.artifact import Artifact
 from mnistedge.export.calibration import CalibrationConfig, Dataset
 from mnistedge.export.fidelity import DEFAULT_THRESHOLDS
 
-__all__ = ["DEFAULT_NAME", "SCHEMA_VERSION", "TFLM_FOLDER", "TflmBundle", "export_tflm", "int8_source"]
+__all__ = [
+    "DEFAULT_NAME",
+    "SCHEMA_VERSION",
+    "TFLM_FOLDER",
+    "TflmBundle",
+    "export_tflm",
+    "int8_artifact",
+    "int8_source",
+]
 
 TFLM_FOLDER = "tflm"
 DEFAULT_NAME = "mnist_model"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: fidelity entries name the engine's accuracy "accuracy" (was "tflm_accuracy")
 INT8_HINT = (
-    "--format tflm needs the full-int8 TFLite artifact with int8 input and output: model_int8.tflite "
-    "(mnistedge export --format tflite --quantize int8), or pass the Keras model and it is exported first"
+    "--format tflm and --format c need the full-int8 TFLite artifact with int8 input and output: "
+    "model_int8.tflite (mnistedge export --format tflite --quantize int8), or pass the Keras model and "
+    "it is exported first"
 )
 
 
@@ -95,8 +104,13 @@ def int8_source(path: Path) -> dict[str, Any]:
     return specs
 
 
-def _source_artifact(
-    model: Path, out: Path, data: Dataset | None, verify: bool, calibration: CalibrationConfig
+def int8_artifact(
+    model: Path,
+    out: Path,
+    data: Dataset | None,
+    verify: bool,
+    calibration: CalibrationConfig,
+    fmt: str = "tflm",
 ) -> tuple[Path, tuple[Artifact, ...]]:
     """The int8 .tflite to compile: the given one, or the Keras model exported (and checked) now."""
     if model.suffix == ".tflite":
@@ -105,7 +119,7 @@ def _source_artifact(
         return model, ()
     if model.suffix != ".keras":
         raise ValueError(
-            f"{model}: --model for --format tflm is a .keras model or an int8 .tflite. {INT8_HINT}."
+            f"{model}: --model for --format {fmt} is a .keras model or an int8 .tflite. {INT8_HINT}."
         )
     job = plan_artifact("tflite", Quantization.INT8, calibration, DEFAULT_THRESHOLDS[Quantization.INT8])
     artifacts = run_jobs([job], model, out, data, verify)
@@ -155,7 +169,7 @@ def export_tflm(
     require("tflite_micro", "micro", package="tflite-micro")  # before any conversion
     out, model = Path(out_dir), Path(model)
     calibration = CalibrationConfig(calibration_samples, calibration_seed, "minmax")
-    source_path, exported = _source_artifact(model, out, data, verify, calibration)
+    source_path, exported = int8_artifact(model, out, data, verify, calibration)
     specs = int8_source(source_path)
     flatbuffer = source_path.read_bytes()
     size, sha256 = digest(source_path)

@@ -42,12 +42,12 @@ LITERT_KERNELS = {
 
 @dataclass(frozen=True)
 class Comparison:
-    """TFLM against one LiteRT kernel set, on the same int8 file and images."""
+    """An int8 engine (TFLM, or the generated C) against one LiteRT kernel set, same file and images."""
 
     against: str  # "reference" | "xnnpack"
     description: str
     n: int  # images
-    tflm_accuracy: float
+    accuracy: float  # the engine under test (TFLM, or the generated C)
     litert_accuracy: float
     label_agreement: float  # share of images with the same top-1
     labels_differing: int
@@ -107,7 +107,7 @@ def compare_outputs(tflm: np.ndarray, litert: np.ndarray, labels: np.ndarray, ag
         against=against,
         description=LITERT_KERNELS[against],
         n=len(labels),
-        tflm_accuracy=metrics.accuracy(tflm_labels, labels),
+        accuracy=metrics.accuracy(tflm_labels, labels),
         litert_accuracy=metrics.accuracy(litert_labels, labels),
         label_agreement=metrics.agreement(tflm_labels, litert_labels),
         labels_differing=int((tflm_labels != litert_labels).sum()),

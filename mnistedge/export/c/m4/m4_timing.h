@@ -32,8 +32,18 @@
 /* Incremented by startup.c's SysTick_Handler at every wrap, so regions may outlast one. */
 extern volatile uint32_t m4_systick_wraps;
 
-/* Bytes of stack used at the deepest point since reset (startup.c paints the stack). */
+/* Bytes of stack used at the deepest point since reset, or since the last m4_stack_repaint()
+ * (startup.c paints the stack). */
 size_t m4_stack_high_water(void);
+
+/* Bytes of stack in use right now (top of stack minus sp). */
+size_t m4_stack_in_use(void);
+
+/* Paints the unused stack again (below the caller's frame, less 64 bytes of margin), so that
+ * m4_stack_high_water() - m4_stack_in_use() after a call measures that call's stack alone:
+ *     size_t base = m4_stack_in_use(); m4_stack_repaint(); f(); size_t f_stack = m4_stack_high_water() - base;
+ */
+void m4_stack_repaint(void);
 
 /* Restarts SysTick from its full count: processor clock, interrupt on wrap, enabled. */
 static inline void m4_timer_start(void) {

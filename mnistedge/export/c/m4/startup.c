@@ -61,6 +61,20 @@ size_t m4_stack_high_water(void) {
     return (size_t)((const uint8_t *)&__stack_top__ - (const uint8_t *)word);
 }
 
+size_t m4_stack_in_use(void) {
+    uint32_t sp;
+    __asm volatile("mov %0, sp" : "=r"(sp));
+    return (size_t)((uint32_t)&__stack_top__ - sp);
+}
+
+void m4_stack_repaint(void) {
+    uint32_t sp;
+    __asm volatile("mov %0, sp" : "=r"(sp));
+    for (uint32_t *word = &__stack_limit__; (uint32_t)word < sp - 64u;) {
+        *word++ = STACK_PAINT;
+    }
+}
+
 /* One Arm semihosting call: QEMU traps BKPT 0xAB and answers in r0. */
 static int semihost(uint32_t operation, void *argument) {
     register uint32_t r0 __asm("r0") = operation;
