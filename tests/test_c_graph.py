@@ -216,7 +216,9 @@ def test_refusals(exported):
         ValueError, match=r"uint8, not int8: this is a float or uint8-I/O model.*model_int8\.tflite"
     ):
         read_graph(_patched(exported["branchy"], _uint8_input))
-    with pytest.raises(ValueError, match=r"no kernel for EXP\. Supported ops: CONV_2D, .*, SOFTMAX"):
+    with pytest.raises(
+        ValueError, match=r"no kernel for EXP: op \d+ EXP \(layer .+\)\. Supported ops: CONV_2D, .*, SOFTMAX"
+    ):
         read_graph(_patched(exported["branchy"], _exp_for_logistic))
     with pytest.raises(ValueError, match=r"2 subgraphs; generated C runs exactly one"):
         read_graph(_patched(exported["branchy"], _two_subgraphs))

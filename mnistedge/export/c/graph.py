@@ -227,6 +227,12 @@ def _op(index: int, o: Any, codes: list[Any], schema: Any) -> Op:
     )
 
 
+def _layer(graph: Graph, op: Op) -> str:
+    """The Keras layer an op came from, as the converter names its output tensor (first name only)."""
+    names = [graph.tensors[i].name for i in op.outputs if i >= 0]
+    return names[0].split(";")[0] if names else f"op {op.index}"
+
+
 def _check_supported(graph: Graph) -> None:
     io = [graph.tensors[i] for i in (*graph.inputs, *graph.outputs)]
     not_int8 = sorted({t.dtype for t in io if t.dtype != "int8"})
@@ -235,11 +241,14 @@ def _check_supported(graph: Graph) -> None:
             f"The model's inputs/outputs are {', '.join(not_int8)}, not int8: this is a float or "
             f"uint8-I/O model. {_INT8_HINT}"
         )
-    unsupported = sorted({op.name for op in graph.ops if op.name not in SUPPORTED_OPS})
+    unsupported = [op for op in graph.ops if op.name not in SUPPORTED_OPS]
     if unsupported:
+        where = "; ".join(
+            f"op {op.index} {op.name} (layer {_layer(graph, op)!r})" for op in unsupported[:5]
+        ) + ("; …" if len(unsupported) > 5 else "")
         raise ValueError(
-            f"Generated C has no kernel for {', '.join(unsupported)}. Supported ops: "
-            f"{', '.join(SUPPORTED_OPS)}. Build the model from layers that convert to these "
+            f"Generated C has no kernel for {', '.join(sorted({op.name for op in unsupported}))}: {where}. "
+            f"Supported ops: {', '.join(SUPPORTED_OPS)}. Build the model from layers that convert to these "
             "(Conv2D, DepthwiseConv2D, pooling, Dense, Add, ReLU/sigmoid/softmax)."
         )
     for op in graph.ops:
