@@ -64,6 +64,10 @@ DOCUMENTED_ROW_FIELDS = {
     "transfer_gzip_bytes",
     "arena_bytes",
     "flash_bytes",
+    "ram_bytes",
+    "bit_exact",
+    "instructions_per_inference",
+    "instructions_per_mac",
 }
 
 

@@ -43,7 +43,7 @@ def test_fidelity_miss_exits_1_with_the_figures(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--format", "coreml"], ["'tflite', 'onnx', 'saved_model', 'web', 'tflm', 'all'"]),
+        (["--format", "coreml"], ["'tflite', 'onnx', 'saved_model', 'web', 'tflm', 'c', 'all'"]),
         (["--format", "tflite", "--quantize", "int4"], ["'none', 'fp16', 'dynamic', 'int8'"]),
         (["--format", "onnx", "--quantize", "fp16"], ["onnx does not support", "onnx: none, int8"]),
         (["--format", "saved_model", "--quantize", "int8"], ["saved_model: none"]),

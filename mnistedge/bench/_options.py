@@ -46,6 +46,7 @@ class MeasureArgs:
     runs: int
     reference_runs: int
     predict_runs: int
+    qemu_images: int
     plots: bool
     quiet: bool
 
@@ -71,6 +72,12 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {  # field -> (annotation, typer.Option)
     "runs": (int, typer.Option(500, "--runs", min=1, help="Timed calls per loop.")),
     "reference_runs": (int, typer.Option(100, "--reference-runs", min=1, help="Timed Keras model(x) calls.")),
     "predict_runs": (int, typer.Option(20, "--predict-runs", min=1, help="Timed Keras model.predict calls.")),
+    "qemu_images": (
+        int,
+        typer.Option(
+            1000, "--qemu-images", min=0, help="Target c: images run on the Cortex-M4 under QEMU (0: none)."
+        ),
+    ),
     "plots": (bool, typer.Option(True, "--plots/--no-plots", help="Write the PNG plots.")),
     "quiet": (bool, typer.Option(False, "--quiet", help="No progress bars.")),
 }
@@ -152,6 +159,7 @@ def bench_config(args: MeasureArgs, **more: Any) -> Any:
             reference_runs=args.reference_runs,
             predict_runs=args.predict_runs,
             predict_warmup=min(args.warmup, 3),
+            qemu_images=args.qemu_images,
             **{"targets": targets, **more},
         )
     except ValueError as exc:

@@ -58,8 +58,8 @@ def _export_edge(
     from mnistedge.export import FidelityError
 
     bundle = str(TARGETS[target].bundle)
-    # TFLM compiles the int8 artifact `export` just wrote; the web bundle exports its own variants.
-    source = out / "export" / "model_int8.tflite" if bundle == "tflm" else result.model_path
+    # TFLM and C compile the int8 artifact `export` just wrote; the web bundle exports its own variants.
+    source = out / "export" / "model_int8.tflite" if bundle in ("tflm", "c") else result.model_path
     try:
         built = resolve(BUNDLES[bundle].builder)(source, out_dir=out / "export", data=data, verify=verify)
     except (FidelityError, RuntimeError, OSError, ValueError) as exc:

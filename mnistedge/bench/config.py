@@ -40,6 +40,7 @@ class BenchConfig:
     extra_load_options: dict[str, Any] = field(default_factory=dict)
     targets: tuple[str, ...] = ("desktop",)  # core.targets names to measure
     edge_sample: int | None = None  # test images for the edge targets' rows (None: all of them)
+    qemu_images: int = 1000  # c target: images run on the Cortex-M4 under QEMU (0: no M4 row)
 
     def __post_init__(self) -> None:
         checks = {
@@ -54,6 +55,14 @@ class BenchConfig:
         sample = self.edge_sample
         if sample is not None and (isinstance(sample, bool) or int(sample) != sample or sample < 1):
             raise ValueError(f"edge_sample must be None (all test images) or an int >= 1, got {sample!r}.")
+        if (
+            isinstance(self.qemu_images, bool)
+            or int(self.qemu_images) != self.qemu_images
+            or self.qemu_images < 0
+        ):
+            raise ValueError(
+                f"qemu_images must be an int >= 0 (0: no Cortex-M4 row), got {self.qemu_images!r}."
+            )
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0 seconds, got {self.timeout_s}.")
 

@@ -160,6 +160,27 @@ GOALS: tuple[Goal, ...] = (
         lambda v: f"{100 * v:.2f} %",
     ),
     Goal(
+        "C: int8 outputs equal to LiteRT's reference kernels",
+        "every output",
+        lambda s: (s.get("c") or {}).get("bit_exact"),
+        lambda v: v is True,
+        lambda v: "bit-exact" if v else "differs",
+    ),
+    Goal(
+        "C: RAM (activations + stack) vs TFLM's arena",
+        "<= 70 %",
+        lambda s: (s.get("c") or {}).get("ram_vs_tflm_arena"),
+        lambda v: v <= 0.70,
+        lambda v: f"{100 * v:.0f} %",
+    ),
+    Goal(
+        "C: Cortex-M4 instructions per MAC",
+        "<= 2",
+        lambda s: (s.get("c") or {}).get("instructions_per_mac"),
+        lambda v: v <= 2.0,
+        lambda v: f"{v:.2f}",
+    ),
+    Goal(
         "browser: best batch-64 throughput, threads on",
         ">= 15,000 img/s",
         lambda s: _browser(s, "best_throughput", "throughput_ips"),

@@ -74,6 +74,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("Cold start", lambda r: r.cold_start_ms, fmt_ms, best="min", terminal=False),
     Column("Fetched", lambda r: r.transfer_bytes, _size, terminal=False),
     Column("Fetched gzip", lambda r: r.transfer_gzip_bytes, _size, best="min", terminal=False),
+    # Microcontroller targets (report.md only): footprint, exactness, work on the Cortex-M4.
+    Column("Flash", lambda r: r.flash_bytes, _size, best="min", terminal=False),
+    Column("RAM", lambda r: r.ram_bytes or r.arena_bytes, _size, best="min", terminal=False),
+    Column("Bit-exact", lambda r: r.bit_exact, lambda x: "yes" if x else "NO", terminal=False),
+    Column("Instr/inference", lambda r: r.instructions_per_inference, lambda x: f"{x:,.0f}", terminal=False),
+    Column("Instr/MAC", lambda r: r.instructions_per_mac, lambda x: f"{x:.2f}", best="min", terminal=False),
 )
 _FAILED_SHOWS = frozenset({"Model", "Quant", "Engine", "Thr", "Batch"})  # the rest: the error
 

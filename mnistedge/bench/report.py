@@ -69,7 +69,11 @@ class BenchRow:
     transfer_bytes: int | None = None  # browser: bytes the page fetched to get there (raw)
     transfer_gzip_bytes: int | None = None  # ... and what they weigh gzip-compressed
     arena_bytes: int | None = None  # tflm: the tensor arena it ran with (tflm.json's recommended)
-    flash_bytes: int | None = None  # tflm: the model's bytes in flash (the C array)
+    flash_bytes: int | None = None  # tflm: the model's C array; c: code + weights (Cortex-M4 object)
+    ram_bytes: int | None = None  # c: activation buffer + stack (measured on the Cortex-M4)
+    bit_exact: bool | None = None  # c: int8 outputs equal LiteRT's reference kernels' (M4 row: the host's)
+    instructions_per_inference: float | None = None  # c on the Cortex-M4: guest instructions (QEMU -icount)
+    instructions_per_mac: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str, int | None, int, str]:

@@ -211,11 +211,30 @@ def _run_tflm(
     return rows, env
 
 
+def _run_c(
+    bundle: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    keras_labels: np.ndarray | None,
+    config: BenchConfig,
+    progress: Progress | None,
+) -> tuple[list[BenchRow], dict[str, Any]]:
+    from mnistedge.bench.c import run_c_bench
+
+    if progress:
+        progress(0, 1, f"generated C on {len(images):,} images, {config.qemu_images:,} on the Cortex-M4")
+    rows, env = run_c_bench(bundle, images, labels, keras_labels, qemu_images=config.qemu_images)
+    if progress:
+        progress(1, 1, "done")
+    return rows, env
+
+
 # Edge targets measured from their export bundle: name -> runner(bundle, images, labels,
 # keras_labels, config, progress) -> (rows, the target's env block).
 EDGE_RUNNERS: dict[str, Callable[..., tuple[list[BenchRow], dict[str, Any]]]] = {
     "browser": _run_browser,
     "tflm": _run_tflm,
+    "c": _run_c,
 }
 
 

@@ -87,7 +87,35 @@ def summarize(rows: Sequence[BenchRow], target: dict[str, Any] | None = None) ->
             "flash_bytes",
             "n_test",
         )
+    c = [r for r in ok if r.target == "c"]
+    if c:
+        summary["c"] = _c_summary(c, tflm[0] if tflm else None)
     return summary
+
+
+def _c_summary(rows: Sequence[BenchRow], tflm: BenchRow | None) -> dict[str, Any]:
+    """Generated C beside the TFLM row of the same model: exactness, footprint, work per MAC."""
+    host = next((r for r in rows if r.provider == "host"), rows[0])
+    m4 = next((r for r in rows if r.provider == "cortex-m4"), None)
+    ram = m4.ram_bytes if m4 is not None else host.ram_bytes
+    return {
+        "artifact": host.artifact,
+        "n_test": host.n_test,
+        "accuracy": host.accuracy,
+        "bit_exact": host.bit_exact,
+        "host_p50_ms": host.p50_ms,
+        "flash_bytes": host.flash_bytes,
+        "ram_bytes": ram,
+        "m4_images": m4.n_test if m4 is not None else None,
+        "m4_bit_exact": m4.bit_exact if m4 is not None else None,
+        "instructions_per_inference": m4.instructions_per_inference if m4 is not None else None,
+        "instructions_per_mac": m4.instructions_per_mac if m4 is not None else None,
+        "tflm_arena_bytes": tflm.arena_bytes if tflm is not None else None,
+        "tflm_flash_bytes": tflm.flash_bytes if tflm is not None else None,
+        "ram_vs_tflm_arena": ram / tflm.arena_bytes
+        if tflm is not None and tflm.arena_bytes and ram
+        else None,
+    }
 
 
 def _browser_summary(rows: Sequence[BenchRow]) -> dict[str, Any]:
@@ -185,9 +213,31 @@ def explain(summary: dict[str, Any]) -> str:
             f"LiteRT's reference kernels on {_pct(t['native_agreement'])} of labels; its reference kernels "
             f"take {fmt_ms(t['p50_ms'])} per image on this host's CPU (a relative figure, not a device's)."
         )
+    if summary.get("c"):
+        parts.append(_explain_c(summary["c"]))
     if summary.get("failed"):
         parts.append(f"Failed to measure: {', '.join(summary['failed'])} (see the error column).")
     return " ".join(parts)
+
+
+def _explain_c(c: dict[str, Any]) -> str:
+    exact = "bit-exact with" if c["bit_exact"] else "NOT bit-exact with"
+    text = (
+        f"The generated C ({c['artifact']}) is {exact} LiteRT's reference kernels on {c['n_test']:,} test "
+        f"images and takes {fmt_ms(c['host_p50_ms'])} per image on this host; it needs "
+        f"{c['flash_bytes'] or 0:,} bytes of flash (code + weights) and {c['ram_bytes'] or 0:,} bytes of RAM"
+    )
+    if c.get("tflm_arena_bytes") and c.get("ram_vs_tflm_arena"):
+        saved = 100 * (1 - c["ram_vs_tflm_arena"])
+        text += f", {saved:.0f} % less than TFLM's {c['tflm_arena_bytes']:,}-byte arena"
+    if c.get("instructions_per_inference"):
+        same = "the same outputs as" if c["m4_bit_exact"] else "outputs that DIFFER from"
+        text += (
+            f". On a Cortex-M4 (QEMU, {c['m4_images']:,} images, {same} the host build) one inference is "
+            f"{c['instructions_per_inference']:,.0f} instructions, {c['instructions_per_mac']:.2f} per MAC "
+            "(instructions counted under -icount, not cycles)"
+        )
+    return text + "."
 
 
 def _explain_browser(browser: dict[str, Any]) -> str:

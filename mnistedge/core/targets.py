@@ -82,10 +82,12 @@ TARGETS: dict[str, DeployTarget] = {
         ),
         DeployTarget(
             "c",
-            "generated C99 int8 code on a Cortex-M4 under QEMU",
-            (Tool(("arm-none-eabi-gcc",)), Tool(("qemu-system-arm",))),
-            "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
-            False,
+            "generated C99 int8 code on this host (gcc) and a Cortex-M4 under QEMU",
+            (Tool(("gcc", "cc")),),
+            "apt-get install gcc; for the Cortex-M4 row also gcc-arm-none-eabi libnewlib-arm-none-eabi "
+            "qemu-system-arm (or scripts/system-deps.sh)",
+            True,
+            bundle="c",
         ),
     )
 }

@@ -41,6 +41,7 @@ class HostRun:
     seconds: float  # wall time of all inferences (repeat passes included)
     images: int
     repeat: int
+    invoke_seconds: np.ndarray  # (N,) each invoke of the last pass, timed around the call
 
     @property
     def seconds_per_image(self) -> float:
@@ -111,16 +112,16 @@ def run_host(
     """Run the host build on int8 images (N, ...) (N <= 10,000); outputs and the timed wall seconds."""
     images = np.ascontiguousarray(images, dtype=np.int8).reshape(len(images), -1)
     with tempfile.TemporaryDirectory(prefix="mnistedge-c-") as tmp:
-        src, dst = Path(tmp) / "images.bin", Path(tmp) / "outputs.bin"
+        src, dst, times = (Path(tmp) / f for f in ("images.bin", "outputs.bin", "times.bin"))
         src.write_bytes(images.tobytes())
-        result = subprocess.run(
-            [str(exe), str(src), str(dst), str(repeat)], capture_output=True, text=True, timeout=timeout_s
-        )
+        command = [str(exe), str(src), str(dst), str(repeat), str(times)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
         if result.returncode != 0:
             raise RuntimeError(f"{exe.name} exited with {result.returncode}: {result.stderr.strip()}")
         outputs = np.frombuffer(dst.read_bytes(), dtype=np.int8).reshape(len(images), output_size)
+        invoke_seconds = np.frombuffer(times.read_bytes(), dtype=np.float64)
     seconds = float(re.search(r"seconds=([0-9.]+)", result.stdout).group(1))  # type: ignore[union-attr]
-    return HostRun(outputs.copy(), seconds, len(images), repeat)
+    return HostRun(outputs.copy(), seconds, len(images), repeat, invoke_seconds.copy())
 
 
 def build_m4_firmware(generated: GeneratedC, folder: Path, elf: Path, *, opt: str = "-O2") -> Path:

@@ -1,6 +1,6 @@
 /* mnist_main.c: runs a generated model on int8 images from a file and writes its int8 outputs.
  *
- *     mnist_main IMAGES.bin OUTPUTS.bin [REPEAT]
+ *     mnist_main IMAGES.bin OUTPUTS.bin [REPEAT [TIMES.bin]]
  *
  * IMAGES.bin holds N images of MODEL_INPUT_SIZE int8 values each (already quantized with the
  * header's INPUT_SCALE / INPUT_ZERO_POINT); OUTPUTS.bin gets N * MODEL_OUTPUT_SIZE int8 values.
@@ -9,7 +9,8 @@
  * instructions via SysTick (m4_timing.h) and the model's own stack depth. The model is named at
  * build time: -DMODEL_HEADER='"mnist_model.h"' -DMODEL_INVOKE=mnist_model_invoke
  * -DMODEL_INPUT_SIZE=784 -DMODEL_OUTPUT_SIZE=10. On the host, REPEAT > 1 runs every image that
- * many times and prints the wall time; at most 10,000 images.
+ * many times and prints the wall time; TIMES.bin gets the last pass's seconds per invoke (double);
+ * at most 10,000 images.
  */
 #if !defined(MNIST_M4)
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
@@ -73,6 +74,13 @@ int main(int argc, char **argv) {
 
 static int8_t images[MAX_IMAGES][MODEL_INPUT_SIZE];
 static int8_t outputs[MAX_IMAGES][MODEL_OUTPUT_SIZE];
+static double seconds_per_invoke[MAX_IMAGES];
+
+static double since(const struct timespec *start) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + 1e-9 * (double)(now.tv_nsec - start->tv_nsec);
+}
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -92,16 +100,21 @@ int main(int argc, char **argv) {
     }
     long repeat = argc > 3 ? strtol(argv[3], NULL, 10) : 1;
     if (repeat < 1) repeat = 1;
-    struct timespec start, stop;
+    struct timespec start, one;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (long r = 0; r < repeat; ++r) {
         for (size_t i = 0; i < n; ++i) {
+            clock_gettime(CLOCK_MONOTONIC, &one);
             if (MODEL_INVOKE(images[i], outputs[i]) != 0) return 5;
+            seconds_per_invoke[i] = since(&one);
         }
     }
-    clock_gettime(CLOCK_MONOTONIC, &stop);
-    double seconds = (double)(stop.tv_sec - start.tv_sec) + 1e-9 * (double)(stop.tv_nsec - start.tv_nsec);
-    printf("images=%lu repeat=%ld seconds=%.9f\n", (unsigned long)n, repeat, seconds);
+    printf("images=%lu repeat=%ld seconds=%.9f\n", (unsigned long)n, repeat, since(&start));
+    if (argc > 4) {
+        FILE *times = fopen(argv[4], "wb");
+        if (times == NULL || fwrite(seconds_per_invoke, sizeof(double), n, times) != n) return 8;
+        fclose(times);
+    }
     FILE *out = fopen(argv[2], "wb");
     if (out == NULL) {
         fprintf(stderr, "cannot open %s\n", argv[2]);
