@@ -166,7 +166,11 @@ def run_layer(
     out_size = int(np.prod(out_shape))
     params = ", ".join([f"const int8_t *in{i}" for i in range(len(inputs))] + ["int8_t *out"])
     arrays = code.definitions + "".join(c_array("int8_t", f"input{i}", x) for i, x in enumerate(inputs))
-    arrays += f"static void layer({params}) {{\n{code.statements}}}\n"
+    scratch = ""
+    if code.scratch_bytes:  # planned by the generator; here a static area of its own
+        arrays += f"static int8_t layer_scratch[{code.scratch_bytes}] MNIST_ALIGNED(4);\n"
+        scratch = "    int8_t *scratch = layer_scratch;\n"
+    arrays += f"static void layer({params}) {{\n{scratch}{code.statements}}}\n"
     args = ", ".join(
         [f"input{i} + (size_t)n * {size}" for i, size in enumerate(per_image)]
         + [f"out + (size_t)n * {out_size}"]

@@ -10,8 +10,6 @@ output, so the static buffer holds only intermediate tensors, placed by :mod:`.p
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,13 +29,14 @@ Emitter = Callable[[Graph, Op, str], LayerCode]
 
 def emitters() -> dict[str, Emitter]:
     """Every op kind the generator has a kernel for -> its emitter."""
-    from mnistedge.export.c import emit_core
+    from mnistedge.export.c import emit_activation, emit_core, emit_elementwise, emit_spatial
 
-    table = dict(emit_core.EMITTERS)
-    for module in ("emit_spatial", "emit_activation", "emit_elementwise"):
-        with contextlib.suppress(ModuleNotFoundError):  # TODO while the kernels land
-            table.update(importlib.import_module(f"mnistedge.export.c.{module}").EMITTERS)
-    return table
+    return {
+        **emit_core.EMITTERS,
+        **emit_spatial.EMITTERS,
+        **emit_activation.EMITTERS,
+        **emit_elementwise.EMITTERS,
+    }
 
 
 @dataclass(frozen=True)

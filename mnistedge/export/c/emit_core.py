@@ -18,9 +18,18 @@ from mnistedge.export.c.layer import (
 )
 from mnistedge.export.c.quant import activation_range, conv_per_channel_multipliers
 
-__all__ = ["EMITTERS", "HEADER", "ConvParts", "conv_parts", "out_size_and_padding"]
+__all__ = [
+    "EMITTERS",
+    "HEADER",
+    "ConvParts",
+    "conv_parts",
+    "conv_workspace_bytes",
+    "out_size_and_padding",
+    "workspace_argument",
+]
 
 HEADER = "mnist_int8.h"
+CONV_PATCH_MAX = 1024  # mnist_int8.h's MNIST_CONV_PATCH_MAX default
 
 
 def out_size_and_padding(
@@ -83,6 +92,7 @@ class ConvParts:
     filter_args: str  # "filter_h, filter_w, <prefix>_filter, <bias or NULL>"
     out_shape: tuple[int, int, int, int]
     macs: int
+    workspace_bytes: int  # the kernel's column pair (MNIST_CONV_WORKSPACE_BYTES), planned as scratch
 
 
 def conv_parts(graph: Graph, op: Op, prefix: str) -> ConvParts:
@@ -109,16 +119,30 @@ def conv_parts(graph: Graph, op: Op, prefix: str) -> ConvParts:
         f"{fh}, {fw}, {prefix}_filter, {bias}",
         (n, oh, ow, out_c),
         macs=n * oh * ow * out_c * fh * fw * in_c,
+        workspace_bytes=conv_workspace_bytes(fh * fw * in_c),
     )
+
+
+def conv_workspace_bytes(patch: int) -> int:
+    """mnist_int8.h's MNIST_CONV_WORKSPACE_BYTES: 4 bytes a patch value, 0 past MNIST_CONV_PATCH_MAX."""
+    return 0 if patch > CONV_PATCH_MAX else 4 * patch
+
+
+def workspace_argument(parts: ConvParts, offset: int = 0) -> str:
+    """The kernel's ``column`` argument: planned scratch at ``offset``, or NULL (the direct loop)."""
+    # The buffer is int8_t (a character type, which may alias anything); the plan 4-aligns scratch.
+    return f"(int16_t *)(void *)(scratch + {offset})" if parts.workspace_bytes else "NULL"
 
 
 def emit_conv_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
     parts = conv_parts(graph, op, prefix)
     statements = (
-        parts.setup + f"    mnist_convolve_s8(&params, &quant, &geo, &in_dims, in0, {parts.filter_args}, "
-        "&out_dims, out);\n"
+        parts.setup + f"    mnist_convolve_ws_s8(&params, &quant, &geo, &in_dims, in0, {parts.filter_args}, "
+        f"&out_dims, out, {workspace_argument(parts)});\n"
     )
-    return LayerCode(parts.definitions, statements, macs=parts.macs, headers=(HEADER,))
+    return LayerCode(
+        parts.definitions, statements, macs=parts.macs, headers=(HEADER,), scratch_bytes=parts.workspace_bytes
+    )
 
 
 def emit_fully_connected(graph: Graph, op: Op, prefix: str) -> LayerCode:

@@ -441,19 +441,24 @@ static inline void mnist_convolve_rows_direct_s8(const mnist_quant_params *param
  * Two output pixels at a time: both patches go into a column pair (im2col), then each pair of
  * output channels takes one pass over its two filter rows (mnist_dot_2x2). An odd last pixel or
  * channel is paired with itself and its duplicate result dropped. */
-static inline void mnist_convolve_rows_s8(const mnist_quant_params *params, const mnist_per_channel_quant *quant,
-                                          const mnist_conv_geometry *geo, const mnist_dims *in_dims,
-                                          const int8_t *input, int32_t filter_h, int32_t filter_w,
-                                          const int8_t *filter, const int32_t *bias, const mnist_dims *out_dims,
-                                          int32_t b, int32_t row_begin, int32_t row_end, int8_t *rows_out) {
+/* The column pair's bytes for a filter of `patch` values (0: the direct loop runs, no workspace). */
+#define MNIST_CONV_WORKSPACE_BYTES(patch) ((patch) > MNIST_CONV_PATCH_MAX ? 0 : 4 * (patch))
+
+/* The same with the column pair in `column` (MNIST_CONV_WORKSPACE_BYTES(patch) bytes, 4-aligned):
+ * generated code passes planned scratch there, so the static buffer accounts for it, not the stack. */
+static inline void mnist_convolve_rows_ws_s8(const mnist_quant_params *params, const mnist_per_channel_quant *quant,
+                                             const mnist_conv_geometry *geo, const mnist_dims *in_dims,
+                                             const int8_t *input, int32_t filter_h, int32_t filter_w,
+                                             const int8_t *filter, const int32_t *bias, const mnist_dims *out_dims,
+                                             int32_t b, int32_t row_begin, int32_t row_end, int8_t *rows_out,
+                                             int16_t *column) {
     const int32_t out_c = out_dims->channels, width = out_dims->width;
     const int32_t patch = filter_h * filter_w * in_dims->channels;
-    if (patch > MNIST_CONV_PATCH_MAX) {
+    if (patch > MNIST_CONV_PATCH_MAX || column == NULL) {
         mnist_convolve_rows_direct_s8(params, quant, geo, in_dims, input, filter_h, filter_w, filter, bias, out_dims,
                                       b, row_begin, row_end, rows_out);
         return;
     }
-    int16_t column[2 * patch] MNIST_ALIGNED(4); /* a C99 VLA, bounded above: as much stack as the layer needs */
     const int8_t *image =
         input + (size_t)b * (size_t)in_dims->height * (size_t)in_dims->width * (size_t)in_dims->channels;
     const int32_t first = row_begin * width, last = row_end * width;
@@ -485,6 +490,23 @@ static inline void mnist_convolve_rows_s8(const mnist_quant_params *params, cons
     }
 }
 
+/* CONV_2D output rows with the column pair on the stack (a C99 VLA of 4 bytes per patch value). */
+static inline void mnist_convolve_rows_s8(const mnist_quant_params *params, const mnist_per_channel_quant *quant,
+                                          const mnist_conv_geometry *geo, const mnist_dims *in_dims,
+                                          const int8_t *input, int32_t filter_h, int32_t filter_w,
+                                          const int8_t *filter, const int32_t *bias, const mnist_dims *out_dims,
+                                          int32_t b, int32_t row_begin, int32_t row_end, int8_t *rows_out) {
+    const int32_t patch = filter_h * filter_w * in_dims->channels;
+    if (patch > MNIST_CONV_PATCH_MAX) {
+        mnist_convolve_rows_direct_s8(params, quant, geo, in_dims, input, filter_h, filter_w, filter, bias, out_dims,
+                                      b, row_begin, row_end, rows_out);
+        return;
+    }
+    int16_t column[2 * patch] MNIST_ALIGNED(4); /* bounded above by MNIST_CONV_PATCH_MAX */
+    mnist_convolve_rows_ws_s8(params, quant, geo, in_dims, input, filter_h, filter_w, filter, bias, out_dims, b,
+                              row_begin, row_end, rows_out, column);
+}
+
 /* CONV_2D, int8, per-channel weights (reference_integer_ops::ConvPerChannel), NHWC.
  * filter [out_channels, filter_h, filter_w, in_channels] (OHWI, zero point 0), bias int32 or NULL. */
 static inline void mnist_convolve_s8(const mnist_quant_params *params, const mnist_per_channel_quant *quant,
@@ -495,6 +517,17 @@ static inline void mnist_convolve_s8(const mnist_quant_params *params, const mni
     for (int32_t b = 0; b < out_dims->batches; ++b)
         mnist_convolve_rows_s8(params, quant, geo, in_dims, input, filter_h, filter_w, filter, bias, out_dims, b, 0,
                                out_dims->height, output + (size_t)b * image);
+}
+
+/* CONV_2D with the column pair in `column` (see mnist_convolve_rows_ws_s8), as generated code calls it. */
+static inline void mnist_convolve_ws_s8(const mnist_quant_params *params, const mnist_per_channel_quant *quant,
+                                        const mnist_conv_geometry *geo, const mnist_dims *in_dims, const int8_t *input,
+                                        int32_t filter_h, int32_t filter_w, const int8_t *filter, const int32_t *bias,
+                                        const mnist_dims *out_dims, int8_t *output, int16_t *column) {
+    const size_t image = (size_t)out_dims->height * (size_t)out_dims->width * (size_t)out_dims->channels;
+    for (int32_t b = 0; b < out_dims->batches; ++b)
+        mnist_convolve_rows_ws_s8(params, quant, geo, in_dims, input, filter_h, filter_w, filter, bias, out_dims, b, 0,
+                                  out_dims->height, output + (size_t)b * image, column);
 }
 
 /* MAX_POOL_2D, int8 (reference_integer_ops::MaxPool): padding cells are skipped, never max'ed;
@@ -535,21 +568,26 @@ static inline void mnist_max_pool_s8(const mnist_conv_geometry *geo, int32_t fil
  * conv_dims->width * channels int8), then pooled. The full convolution output never exists, which
  * is what the fusion saves; max pooling of int8 values is exact, so the result is bit-identical
  * to the two ops run one after the other. Rows shared by overlapping windows (pool stride <
- * filter) are computed again. */
+ * filter) are computed again. `column` is the convolution's workspace (NULL: on the stack). */
 static inline void mnist_convolve_max_pool_s8(const mnist_quant_params *params, const mnist_per_channel_quant *quant,
                                               const mnist_conv_geometry *geo, const mnist_dims *in_dims,
                                               const int8_t *input, int32_t filter_h, int32_t filter_w,
                                               const int8_t *filter, const int32_t *bias, const mnist_dims *conv_dims,
                                               const mnist_conv_geometry *pool_geo, int32_t pool_filter_h,
                                               int32_t pool_filter_w, int32_t pool_act_min, int32_t pool_act_max,
-                                              const mnist_dims *out_dims, int8_t *output, int8_t *scratch) {
+                                              const mnist_dims *out_dims, int8_t *output, int8_t *scratch,
+                                              int16_t *column) {
     const int32_t depth = conv_dims->channels, conv_w = conv_dims->width;
     for (int32_t py = 0; py < out_dims->height; ++py) {
         const int32_t y0 = py * pool_geo->stride_h - pool_geo->pad_h;
         const int32_t row_begin = y0 < 0 ? 0 : y0;
         const int32_t row_end = y0 + pool_filter_h < conv_dims->height ? y0 + pool_filter_h : conv_dims->height;
-        mnist_convolve_rows_s8(params, quant, geo, in_dims, input, filter_h, filter_w, filter, bias, conv_dims, 0,
-                               row_begin, row_end, scratch);
+        if (column != NULL)
+            mnist_convolve_rows_ws_s8(params, quant, geo, in_dims, input, filter_h, filter_w, filter, bias, conv_dims,
+                                      0, row_begin, row_end, scratch, column);
+        else
+            mnist_convolve_rows_s8(params, quant, geo, in_dims, input, filter_h, filter_w, filter, bias, conv_dims, 0,
+                                   row_begin, row_end, scratch);
         for (int32_t px = 0; px < out_dims->width; ++px) {
             const int32_t x0 = px * pool_geo->stride_w - pool_geo->pad_w;
             const int32_t col_begin = x0 < 0 ? 0 : x0;
