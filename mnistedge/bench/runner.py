@@ -193,6 +193,18 @@ def _run_browser(
     return list(result.rows), result.env
 
 
+def _with_progress(
+    label: str, measure: Callable[[], tuple[list[BenchRow], dict[str, Any]]], progress: Progress | None
+) -> tuple[list[BenchRow], dict[str, Any]]:
+    """One progress step around a target measured in one go (TFLM, C)."""
+    if progress:
+        progress(0, 1, label)
+    result = measure()
+    if progress:
+        progress(1, 1, "done")
+    return result
+
+
 def _run_tflm(
     bundle: Path,
     images: np.ndarray,
@@ -203,12 +215,11 @@ def _run_tflm(
 ) -> tuple[list[BenchRow], dict[str, Any]]:
     from mnistedge.bench.tflm import run_tflm_bench
 
-    if progress:
-        progress(0, 1, f"TFLM on {len(images):,} images")
-    rows, env = run_tflm_bench(bundle, images, labels, keras_labels)
-    if progress:
-        progress(1, 1, "done")
-    return rows, env
+    return _with_progress(
+        f"TFLM on {len(images):,} images",
+        lambda: run_tflm_bench(bundle, images, labels, keras_labels),
+        progress,
+    )
 
 
 def _run_c(
@@ -221,12 +232,11 @@ def _run_c(
 ) -> tuple[list[BenchRow], dict[str, Any]]:
     from mnistedge.bench.c import run_c_bench
 
-    if progress:
-        progress(0, 1, f"generated C on {len(images):,} images, {config.qemu_images:,} on the Cortex-M4")
-    rows, env = run_c_bench(bundle, images, labels, keras_labels, qemu_images=config.qemu_images)
-    if progress:
-        progress(1, 1, "done")
-    return rows, env
+    return _with_progress(
+        f"generated C on {len(images):,} images, {config.qemu_images:,} of them on the Cortex-M4",
+        lambda: run_c_bench(bundle, images, labels, keras_labels, qemu_images=config.qemu_images),
+        progress,
+    )
 
 
 # Edge targets measured from their export bundle: name -> runner(bundle, images, labels,

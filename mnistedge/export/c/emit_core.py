@@ -24,7 +24,10 @@ __all__ = [
     "ConvParts",
     "conv_parts",
     "conv_workspace_bytes",
+    "dims",
+    "geometry",
     "out_size_and_padding",
+    "per_channel_quant",
     "workspace_argument",
 ]
 
@@ -48,23 +51,30 @@ def _nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return n, h, w, c
 
 
-def _geometry(stride_h: int, stride_w: int, dilation_h: int, dilation_w: int, pad_h: int, pad_w: int) -> str:
+def geometry(stride_h: int, stride_w: int, dilation_h: int, dilation_w: int, pad_h: int, pad_w: int) -> str:
     values = ", ".join(str(v) for v in (stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w))
     return f"    static const mnist_conv_geometry geo = {{{values}}};\n"
 
 
-def _dims(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> str:
+def dims(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> str:
     def braces(shape: tuple[int, ...]) -> str:
         return "{" + ", ".join(str(v) for v in shape) + "}"
 
     return f"    static const mnist_dims in_dims = {braces(in_shape)}, out_dims = {braces(out_shape)};\n"
 
 
-def _per_channel(graph: Graph, op: Op, prefix: str, channels: int) -> tuple[str, str, str]:
-    """(definitions, params initializers, bias expression) shared by CONV_2D and FULLY_CONNECTED."""
+def per_channel_quant(graph: Graph, op: Op, prefix: str, channels: int) -> tuple[str, str, str]:
+    """(definitions, params initializers, bias expression) shared by the convolutions and FULLY_CONNECTED.
+
+    The multipliers are PopulateConvolutionQuantizationParams': one per output channel, in double.
+    """
     x, w, y = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
-    if w.zero_point is None or set(w.zero_point) != {0}:
+    if w.scale is None or w.zero_point is None or set(w.zero_point) != {0}:
         raise ValueError(f"Op {op.index} ({op.name}): int8 weights must be symmetric (zero point 0).")
+    if len(w.scale) not in (1, channels):
+        raise ValueError(
+            f"Op {op.index} ({op.name}): {len(w.scale)} filter scales for {channels} output channels."
+        )
     scales = np.broadcast_to(np.asarray(w.scale, dtype=np.float64), (channels,))
     multipliers, shifts = conv_per_channel_multipliers(only_scale(x), scales, only_scale(y))
     act_min, act_max = activation_range(op.options["fused_activation"], only_scale(y), only_zero_point(y))
@@ -107,11 +117,11 @@ def conv_parts(graph: Graph, op: Op, prefix: str) -> ConvParts:
         raise ValueError(
             f"Op {op.index} (CONV_2D): shapes {x.shape} * {(out_c, fh, fw, in_c)} -> {y.shape} disagree."
         )
-    definitions, params, bias = _per_channel(graph, op, prefix, out_c)
+    definitions, params, bias = per_channel_quant(graph, op, prefix, out_c)
     setup = (
         params
-        + _geometry(o["stride_h"], o["stride_w"], o["dilation_h"], o["dilation_w"], pad_h, pad_w)
-        + _dims((n, h, w, c), (n, oh, ow, out_c))
+        + geometry(o["stride_h"], o["stride_w"], o["dilation_h"], o["dilation_w"], pad_h, pad_w)
+        + dims((n, h, w, c), (n, oh, ow, out_c))
     )
     return ConvParts(
         definitions,
@@ -154,7 +164,7 @@ def emit_fully_connected(graph: Graph, op: Op, prefix: str) -> LayerCode:
         raise ValueError(
             f"Op {op.index} (FULLY_CONNECTED): input {x.shape} does not flatten to [*, {input_depth}]."
         )
-    definitions, params, bias = _per_channel(graph, op, prefix, output_depth)
+    definitions, params, bias = per_channel_quant(graph, op, prefix, output_depth)
     statements = (
         params
         + f"    mnist_fully_connected_s8(&params, &quant, {batches}, {input_depth}, {output_depth}, in0, "
@@ -176,8 +186,8 @@ def emit_max_pool_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
     ow, pad_w = out_size_and_padding(o["stride_w"], 1, w, o["filter_w"], o["padding"])
     act_min, act_max = activation_range(o["fused_activation"], only_scale(y), only_zero_point(y))
     statements = (
-        _geometry(o["stride_h"], o["stride_w"], 1, 1, pad_h, pad_w)
-        + _dims((n, h, w, c), (n, oh, ow, c))
+        geometry(o["stride_h"], o["stride_w"], 1, 1, pad_h, pad_w)
+        + dims((n, h, w, c), (n, oh, ow, c))
         + f"    mnist_max_pool_s8(&geo, {o['filter_h']}, {o['filter_w']}, {act_min}, {act_max}, "
         "&in_dims, in0, &out_dims, out);\n"
     )

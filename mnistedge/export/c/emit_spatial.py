@@ -11,17 +11,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnistedge.export.c.emit_core import out_size_and_padding
+from mnistedge.export.c.emit_core import dims, geometry, out_size_and_padding, per_channel_quant
 from mnistedge.export.c.graph import Graph, Op, Tensor
 from mnistedge.export.c.layer import (
     LayerCode,
     activation_inputs,
-    c_array,
     constant_input,
     only_scale,
     only_zero_point,
 )
-from mnistedge.export.c.quant import activation_range, conv_per_channel_multipliers, quantize_multiplier
+from mnistedge.export.c.quant import activation_range, quantize_multiplier
 
 __all__ = [
     "EMITTERS",
@@ -44,52 +43,12 @@ def _nhwc(op: Op, t: Tensor) -> tuple[int, int, int, int]:
     return n, h, w, c
 
 
-def _geometry(stride_h: int, stride_w: int, dilation_h: int, dilation_w: int, pad_h: int, pad_w: int) -> str:
-    values = ", ".join(str(v) for v in (stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w))
-    return f"    static const mnist_conv_geometry geo = {{{values}}};\n"
-
-
-def _dims(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> str:
-    def braces(shape: tuple[int, ...]) -> str:
-        return "{" + ", ".join(str(v) for v in shape) + "}"
-
-    return f"    static const mnist_dims in_dims = {braces(in_shape)}, out_dims = {braces(out_shape)};\n"
-
-
 def _check_output_shape(op: Op, want: tuple[int, ...], y: Tensor) -> None:
     if tuple(y.shape) != tuple(want):
         raise ValueError(f"Op {op.index} ({op.name}): output shape {y.shape} should be {want}.")
 
 
 # ---- DEPTHWISE_CONV_2D ----
-
-
-def _depthwise_quant(graph: Graph, op: Op, prefix: str, out_c: int) -> tuple[str, str]:
-    """(definitions, params/quant initializers) as depthwise_conv.cc's Prepare (per output channel)."""
-    x, w, y = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
-    if w.scale is None or w.zero_point is None or set(w.zero_point) != {0}:
-        raise ValueError(f"Op {op.index} (DEPTHWISE_CONV_2D): int8 weights must be symmetric (zero point 0).")
-    if len(w.scale) not in (1, out_c):
-        raise ValueError(
-            f"Op {op.index} (DEPTHWISE_CONV_2D): {len(w.scale)} filter scales for {out_c} output channels."
-        )
-    scales = np.broadcast_to(np.asarray(w.scale, dtype=np.float64), (out_c,))
-    # PopulateConvolutionQuantizationParams, the same derivation as CONV_2D's.
-    multipliers, shifts = conv_per_channel_multipliers(only_scale(x), scales, only_scale(y))
-    act_min, act_max = activation_range(op.options["fused_activation"], only_scale(y), only_zero_point(y))
-    bias = constant_input(graph, op, 2)
-    definitions = (
-        c_array(f"{prefix}_filter", w.data)
-        + c_array(f"{prefix}_multiplier", multipliers)
-        + c_array(f"{prefix}_shift", shifts)
-        + (c_array(f"{prefix}_bias", bias) if bias is not None else "")
-    )
-    params = (
-        f"    static const mnist_quant_params params = {{{-only_zero_point(x)}, {only_zero_point(y)}, "
-        f"{act_min}, {act_max}}};\n"
-        f"    static const mnist_per_channel_quant quant = {{{prefix}_multiplier, {prefix}_shift}};\n"
-    )
-    return definitions, params
 
 
 def emit_depthwise_conv_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
@@ -110,12 +69,11 @@ def emit_depthwise_conv_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
     oh, pad_h = out_size_and_padding(o["stride_h"], o["dilation_h"], h, fh, o["padding"])
     ow, pad_w = out_size_and_padding(o["stride_w"], o["dilation_w"], w, fw, o["padding"])
     _check_output_shape(op, (n, oh, ow, out_c), y)
-    definitions, params = _depthwise_quant(graph, op, prefix, out_c)
-    bias = f"{prefix}_bias" if constant_input(graph, op, 2) is not None else "NULL"
+    definitions, params, bias = per_channel_quant(graph, op, prefix, out_c)
     statements = (
         params
-        + _geometry(o["stride_h"], o["stride_w"], o["dilation_h"], o["dilation_w"], pad_h, pad_w)
-        + _dims((n, h, w, c), (n, oh, ow, out_c))
+        + geometry(o["stride_h"], o["stride_w"], o["dilation_h"], o["dilation_w"], pad_h, pad_w)
+        + dims((n, h, w, c), (n, oh, ow, out_c))
         + f"    mnist_depthwise_conv_s8(&params, &quant, &geo, {depth_multiplier}, &in_dims, in0, "
         f"{fh}, {fw}, {prefix}_filter, {bias}, &out_dims, out);\n"
     )
@@ -142,8 +100,8 @@ def emit_average_pool_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
     _check_output_shape(op, (n, oh, ow, c), y)
     act_min, act_max = activation_range(o["fused_activation"], only_scale(y), only_zero_point(y))
     statements = (
-        _geometry(o["stride_h"], o["stride_w"], 1, 1, pad_h, pad_w)
-        + _dims((n, h, w, c), (n, oh, ow, c))
+        geometry(o["stride_h"], o["stride_w"], 1, 1, pad_h, pad_w)
+        + dims((n, h, w, c), (n, oh, ow, c))
         + f"    mnist_avg_pool_s8(&geo, {o['filter_h']}, {o['filter_w']}, {act_min}, {act_max}, "
         "&in_dims, in0, &out_dims, out);\n"
     )
