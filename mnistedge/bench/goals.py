@@ -167,7 +167,7 @@ GOALS: tuple[Goal, ...] = (
         lambda v: "bit-exact" if v else "differs",
     ),
     Goal(
-        "C: RAM (activations + stack) vs TFLM's arena",
+        "C: RAM (activations + stack) vs the TFLM row's arena",
         "<= 70 %",
         lambda s: (s.get("c") or {}).get("ram_vs_tflm_arena"),
         lambda v: v <= 0.70,
