@@ -261,3 +261,30 @@ def test_public_surface_and_light_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_c_rows_sit_beside_tflm_in_the_summary_goals_and_markdown() -> None:
+    tflm = fake_row(artifact="tflm/model_int8.tflite", target="tflm", provider="reference",
+                    arena_bytes=18_336, flash_bytes=77_008, native_agreement=1.0)  # fmt: skip
+    c = {"artifact": "c/mnist_model.c", "format": "c", "quantization": "int8", "target": "c",
+         "flash_bytes": 73_984, "ram_bytes": 10_284, "bit_exact": True}  # fmt: skip
+    host = fake_row(provider="host", **c)
+    m4 = fake_row(provider="cortex-m4", n_test=1000, p50_ms=None, instructions_per_inference=6_191_061.1,
+                  instructions_per_mac=1.634, **c)  # fmt: skip
+    report = fake_report([*fake_rows(), tflm, host, m4])
+    summary = report.summary["c"]
+    assert (summary["bit_exact"], summary["m4_bit_exact"], summary["m4_images"]) == (True, True, 1000)
+    assert summary["instructions_per_mac"] == 1.634
+    assert summary["ram_vs_tflm_arena"] == pytest.approx(10_284 / 18_336)
+    goals = {g.name: g for g in check_goals(report.summary) if g.name.startswith("C:")}
+    assert len(goals) == 3 and all(g.met for g in goals.values())
+    text = explain(report.summary)
+    assert "bit-exact with LiteRT's reference kernels" in text and "1.63 per MAC" in text
+    markdown = render_markdown(report)
+    assert "Instr/MAC" in markdown and "6,191,061" in markdown and "1.63" in markdown
+    # A Cortex-M4 row that differs from the host is called out, and its goal fails.
+    worse = fake_report(
+        [*fake_rows(), tflm, host, dataclasses.replace(m4, bit_exact=False, instructions_per_mac=2.5)]
+    )
+    assert "DIFFER" in explain(worse.summary)
+    assert not next(g for g in check_goals(worse.summary) if "per MAC" in g.name).met
