@@ -89,8 +89,8 @@ def test_header_carries_the_api_and_the_tflite_quantization(tiny_int8: Path, tmp
     out = Interpreter(model_path=str(tiny_int8)).get_output_details()[0]
     header = generated.header
     assert "int digits_invoke(const int8_t input[784], int8_t output[10]);" in header
-    assert f"#define DIGITS_INPUT_ZERO_POINT {inp['quantization'][1]}" in header
-    assert f"#define DIGITS_OUTPUT_ZERO_POINT {out['quantization'][1]}" in header
+    assert f"#define DIGITS_INPUT_ZERO_POINT ({inp['quantization'][1]})" in header
+    assert f"#define DIGITS_OUTPUT_ZERO_POINT ({out['quantization'][1]})" in header
     scale = float(header.split("#define DIGITS_INPUT_SCALE ")[1].split("f")[0])
     assert np.float32(scale) == np.float32(inp["quantization"][0])
     assert f"#define DIGITS_ACTIVATION_BYTES {generated.activation_bytes}" in header
@@ -140,6 +140,8 @@ def test_export_writes_the_folder_and_the_record(tiny_int8: Path, tiny_data, tmp
     (tmp_path / "main.c").write_text(
         '#include "digits.h"\nint main(void) {\n'
         "    static int8_t x[DIGITS_INPUT_SIZE], y[DIGITS_OUTPUT_SIZE];\n"
+        "    const float scales = DIGITS_INPUT_SCALE * DIGITS_OUTPUT_SCALE;\n"
+        "    if (scales <= 0.0f || DIGITS_INPUT_ZERO_POINT < -128) return 2;\n"
         "    return digits_invoke(x, y) == 0 && digits_invoke(0, y) == 1 ? 0 : 1;\n}\n"
     )
     exe = tmp_path / "user"

@@ -71,7 +71,10 @@ class GeneratedC:
 
 def _c_float(value: float) -> str:
     """A float32 value as a C float literal that reads back to the same float32."""
-    return f"{float(np.float32(value)):.9g}f"
+    text = f"{float(np.float32(value)):.9g}"
+    if not any(c in text for c in ".en"):  # "1" -> "1.0f": "1f" is not a C literal
+        text += ".0"
+    return f"{text}f"
 
 
 def _macro_stem(name: str) -> str:
@@ -257,9 +260,9 @@ extern "C" {{
 #endif
 
 #define {stem}_INPUT_SCALE {_c_float(only_scale(x))}
-#define {stem}_INPUT_ZERO_POINT {only_zero_point(x)}
+#define {stem}_INPUT_ZERO_POINT ({only_zero_point(x)})
 #define {stem}_OUTPUT_SCALE {_c_float(only_scale(y))}
-#define {stem}_OUTPUT_ZERO_POINT {only_zero_point(y)}
+#define {stem}_OUTPUT_ZERO_POINT ({only_zero_point(y)})
 #define {stem}_INPUT_SIZE {_size(x)}  /* input shape {_shape(x)} */
 #define {stem}_OUTPUT_SIZE {_size(y)} /* output shape {_shape(y)} */
 #define {stem}_ACTIVATION_BYTES {activation_bytes}
@@ -294,7 +297,7 @@ def _source(
         label = (
             f"{what.name.split(';')[0]} {_shape(what)}"
             if what is not None
-            else f"scratch rows of layer {b.name[7:]}"
+            else f"scratch of layer {b.name[7:]}"
         )
         plan_lines.append(
             f" *   [{p.offset:>6}, {p.end:>6})  {b.size:>6} B  layers {b.first}..{b.last}  {label}"
