@@ -2,6 +2,7 @@
 # The system tools mnistedge's edge targets need, installed where this machine allows it.
 #
 #   browser target:    chromium, nodejs, npm (npm fetches onnxruntime-web and LiteRT.js once)
+#   C target:          gcc, libc6-dev (the host build of the generated C)
 #   Cortex-M4 target:  gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm
 #
 # On Debian/Ubuntu, as root or with password-less sudo: one `apt-get update`, then
@@ -17,12 +18,14 @@ missing=()
 have chromium || have chromium-browser || have google-chrome || missing+=(chromium)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
+have gcc || missing+=(gcc)
+[ -f /usr/include/stdio.h ] || missing+=(libc6-dev)  # a Recommends of gcc: --no-install-recommends skips it
 have arm-none-eabi-gcc || missing+=(gcc-arm-none-eabi)
 [ -d /usr/lib/arm-none-eabi/newlib ] || missing+=(libnewlib-arm-none-eabi)
 have qemu-system-arm || missing+=(qemu-system-arm)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "system-deps: chromium, node, npm, arm-none-eabi-gcc, newlib, qemu-system-arm all present"
+  echo "system-deps: chromium, node, npm, gcc, libc6-dev, arm-none-eabi-gcc, newlib, qemu-system-arm all present"
   exit 0
 fi
 
