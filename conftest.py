@@ -1,9 +1,9 @@
-"""Session fixtures shared by tests/ and benchmarks/: tiny seeded digits, a tiny model, its six artifacts.
+"""Session fixtures shared by tests/ and benchmarks/: tiny seeded digits, a tiny model, its nine artifacts.
 
 Each is built once per session, in pytest's temporary directory, and never from files
 lying in the working tree: ``tiny_data`` (numpy, instant), ``tiny_model_path`` (a ~1k
 parameter Keras model trained on it, seconds) and ``tiny_export`` (that model exported
-to all six edge formats with manifest.json). Tests treat them as read-only: a test that
+to all nine edge artifacts with manifest.json). Tests treat them as read-only: a test that
 damages an artifact works on a copy.
 """
 
@@ -91,7 +91,7 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyDat
 
 @pytest.fixture(scope="session")
 def tiny_export(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path, tiny_data: TinyData) -> Path:
-    """The tiny model's six edge artifacts and manifest.json, exported once per session."""
+    """The tiny model's nine edge artifacts and manifest.json, exported once per session."""
     pytest.importorskip("tensorflow", reason="exporting the tiny model needs mnistedge[export]")
     from mnistedge.export import export_all
 

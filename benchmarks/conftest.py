@@ -4,7 +4,7 @@ Where the artifacts come from:
   * ``MNISTEDGE_ARTIFACTS``, when set: an export directory (with manifest.json) or an
     artifacts root holding ``export/`` (e.g. what `mnistedge run` writes);
   * otherwise the session's tiny export (repo-root conftest.py): a tiny model trained on
-    synthetic digits, exported to all six formats in a temp dir (needs the export extra).
+    synthetic digits, exported to all nine edge artifacts in a temp dir (needs the export extra).
     Nothing lying in the working tree is picked up unasked.
 
 Inside the normal test command (plain ``pytest``: paths from ``testpaths``) the suite runs

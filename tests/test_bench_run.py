@@ -54,7 +54,7 @@ def test_every_artifact_and_the_keras_reference_are_measured(tiny_report: bench.
         ("model.predict", 8),
     ]
     artifacts = [r for r in rows if r.engine != "keras"]
-    assert len(artifacts) == 6 * 2  # six artifacts x one thread count x two batch sizes
+    assert len(artifacts) == len(EDGE_FILES) * 2  # each artifact x one thread count x two batch sizes
     assert {r.engine for r in artifacts} == {"litert", "onnxruntime"}
 
 
@@ -118,6 +118,9 @@ def test_summary_and_outputs_of_a_real_run(tiny_report: bench.Report, tmp_path: 
         "model_fp16.tflite",
         "model_dynamic.tflite",
         "model_int8.tflite",
+        "model_int16x8.tflite",
+        "model_fp16.onnx",
+        "model_dynamic.onnx",
         "model_int8.onnx",
     }
     assert set(summary["overhead_ratio"]) == {"litert", "onnxruntime"}

@@ -44,8 +44,11 @@ def test_fidelity_miss_exits_1_with_the_figures(
     ("args", "expected"),
     [
         (["--format", "coreml"], ["'tflite', 'onnx', 'saved_model', 'web', 'tflm', 'c', 'all'"]),
-        (["--format", "tflite", "--quantize", "int4"], ["'none', 'fp16', 'dynamic', 'int8'"]),
-        (["--format", "onnx", "--quantize", "fp16"], ["onnx does not support", "onnx: none, int8"]),
+        (["--format", "tflite", "--quantize", "int4"], ["'none', 'fp16', 'dynamic', 'int8', 'int16x8'"]),
+        (
+            ["--format", "onnx", "--quantize", "int16x8"],
+            ["onnx does not support", "onnx: none, fp16, dynamic, int8"],
+        ),
         (["--format", "saved_model", "--quantize", "int8"], ["saved_model: none"]),
         (["--format", "all", "--quantize", "int8"], ["drop --quantize"]),
         (

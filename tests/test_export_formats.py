@@ -32,6 +32,7 @@ TINY_THRESHOLDS = {
     Quantization.FP16: Thresholds(min_agreement=0.98, max_abs_prob_diff=1e-3),
     Quantization.DYNAMIC: Thresholds(min_agreement=0.9, max_accuracy_drop_pp=5.0),
     Quantization.INT8: Thresholds(min_agreement=0.85, max_accuracy_drop_pp=6.0),
+    Quantization.INT16X8: Thresholds(min_agreement=0.98, max_accuracy_drop_pp=1.0),
 }
 
 
@@ -92,7 +93,7 @@ def test_artifact_matches_keras_and_manifest(
     if artifact.path.is_file():
         assert entry["sha256"] == sha256_file(artifact.path)
         assert entry["size_bytes"] == artifact.path.stat().st_size
-    assert (entry["calibration"] is not None) == (quantization is Quantization.INT8)
+    assert (entry["calibration"] is not None) == quantization.calibrated
     assert entry["converter"]["versions"]["tensorflow"] != "not installed"
     assert entry["input"]["shape"] == [-1, 28, 28, 1] and entry["output"]["shape"] == [-1, 10]
 
@@ -151,7 +152,7 @@ def test_int8_tflite_is_under_a_third_of_float(tiny_data, tmp_path: Path) -> Non
     assert int8.size_bytes <= 0.30 * fp32.size_bytes, (int8.size_bytes, fp32.size_bytes)
 
 
-def test_export_all_writes_six_and_merges_the_manifest(
+def test_export_all_writes_nine_and_merges_the_manifest(
     tiny_model_path: Path, tiny_data, tmp_path: Path
 ) -> None:
     export_artifact(tiny_model_path, "saved_model", out_dir=tmp_path, data=tiny_data)
@@ -162,15 +163,19 @@ def test_export_all_writes_six_and_merges_the_manifest(
     files = [a.file for a in artifacts]
     assert files == [
         "model.tflite", "model_fp16.tflite", "model_dynamic.tflite", "model_int8.tflite",
-        "model.onnx", "model_int8.onnx",
+        "model_int16x8.tflite", "model.onnx", "model_fp16.onnx", "model_dynamic.onnx", "model_int8.onnx",
     ]  # fmt: skip
     manifest = read_manifest(tmp_path)
     assert manifest["schema_version"] == 1
     assert set(manifest["artifacts"]) == {*files, "saved_model"}  # the earlier entry is kept
     assert all(manifest["artifacts"][f]["status"] == "ok" for f in files)
-    int8 = ("model_int8.tflite", "model_int8.onnx")
-    methods = {f: manifest["artifacts"][f]["calibration"]["method"] for f in int8}
-    assert methods == {"model_int8.tflite": "minmax", "model_int8.onnx": "entropy"}
+    calibrated = ("model_int8.tflite", "model_int16x8.tflite", "model_int8.onnx")
+    methods = {f: manifest["artifacts"][f]["calibration"]["method"] for f in calibrated}
+    assert methods == {
+        "model_int8.tflite": "minmax",
+        "model_int16x8.tflite": "minmax",
+        "model_int8.onnx": "entropy",
+    }
     assert manifest["artifacts"]["model.onnx"]["converter"]["opset"] == 17
 
 
@@ -201,3 +206,66 @@ def test_int8_onnx_weights_are_seven_bit_for_cpus_without_vnni(artifacts: dict) 
     assert conv_weights and all(int(np.abs(w.astype(np.int16)).max()) <= 64 for w in conv_weights)
     quantizer = read_manifest(path.parent)["artifacts"][path.name]["converter"]["quantizer"]
     assert quantizer["reduce_range"] is True and quantizer["weight_type"] == "QInt8"
+
+
+def test_int16x8_tflite_has_int16_activations_float_io_and_no_xnnpack(artifacts: dict) -> None:
+    """16x8: int16 activations, int8 weights, float32 I/O; XNNPACK takes none of it (measured)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from mnistedge.runtime import load
+
+    path = artifacts["model_int16x8.tflite"]
+    interpreter = Interpreter(model_path=str(path))
+    dtypes = {np.dtype(d["dtype"]) for d in interpreter.get_tensor_details()}
+    assert {np.dtype(np.int16), np.dtype(np.int8)} <= dtypes  # activations, weights
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    assert interpreter.get_output_details()[0]["dtype"] == np.float32
+    classifier = load(path)  # provider "auto": XNNPACK is asked for, and leaves every op to LiteRT
+    assert classifier.backend.provider == "cpu"
+    assert classifier.info.quantization == "int16x8"
+    assert {"QUANTIZE", "DEQUANTIZE", "CONV_2D", "FULLY_CONNECTED"} <= set(classifier.backend.op_names)
+    from mnistedge.runtime._tflite_check import verify
+
+    assert verify(path.read_bytes())["quantization"] == "int16x8"  # the file alone says so too
+
+
+def test_onnx_fp16_is_a_float16_graph_with_float32_io(artifacts: dict) -> None:
+    onnx = pytest.importorskip("onnx")
+    from mnistedge.runtime._onnx_check import verify
+
+    path = artifacts["model_fp16.onnx"]
+    graph = onnx.load(str(path)).graph
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    assert {t.data_type for t in graph.initializer if t.data_type in floats} == {onnx.TensorProto.FLOAT16}
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert [n.op_type for n in graph.node].count("Cast") >= 2  # float32 -> float16 in, back out
+    assert verify(path.read_bytes())["quantization"] == "fp16"
+    quantizer = read_manifest(path.parent)["artifacts"][path.name]["converter"]["quantizer"]
+    assert quantizer == {
+        "name": "onnxruntime.transformers.float16.convert_float_to_float16",
+        "keep_io_types": True,
+    }
+
+
+def test_onnx_dynamic_quantizes_conv_and_matmul_to_integer_ops(artifacts: dict) -> None:
+    onnx = pytest.importorskip("onnx")
+    from mnistedge.runtime._onnx_check import verify
+
+    path = artifacts["model_dynamic.onnx"]
+    graph = onnx.load(str(path)).graph
+    ops = [n.op_type for n in graph.node]
+    assert "Conv" not in ops and "MatMul" not in ops  # every weight op became an integer op
+    assert {"DynamicQuantizeLinear", "ConvInteger", "MatMulInteger"} <= set(ops)
+    weights = [t for t in graph.initializer if t.data_type == onnx.TensorProto.UINT8]
+    assert weights and not any(
+        t.data_type == onnx.TensorProto.FLOAT and len(t.dims) == 4 for t in graph.initializer
+    )
+    assert verify(path.read_bytes())["quantization"] == "dynamic"
+    quantizer = read_manifest(path.parent)["artifacts"][path.name]["converter"]["quantizer"]
+    assert quantizer["name"] == "onnxruntime.quantization.quantize_dynamic"
+    assert (quantizer["weight_type"], quantizer["per_channel"], quantizer["reduce_range"]) == (
+        "QUInt8",
+        False,
+        False,
+    )

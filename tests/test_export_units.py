@@ -143,11 +143,11 @@ BAD_REQUESTS = [
     ({"format": "coreml"}, r"Unknown format 'coreml'. Supported formats are: tflite, onnx, saved_model"),
     (
         {"quantize": "int4"},
-        r"Unknown quantization 'int4'. Valid quantizations are: none, fp16, dynamic, int8",
+        r"Unknown quantization 'int4'. Valid quantizations are: none, fp16, dynamic, int8, int16x8",
     ),
     (
-        {"format": "onnx", "quantize": "fp16"},
-        r"onnx does not support quantization 'fp16'. Supported for onnx: none, int8",
+        {"format": "onnx", "quantize": "int16x8"},
+        r"onnx does not support quantization 'int16x8'. Supported for onnx: none, fp16, dynamic, int8",
     ),
     (
         {"format": "onnx", "io_type": "int8"},
@@ -159,6 +159,11 @@ BAD_REQUESTS = [
         r"Unknown io_type 'int4'. Valid io types are: int8, uint8, float32",
     ),
     ({"quantize": "fp16", "io_type": "uint8"}, r"applies only to --quantize int8"),
+    ({"quantize": "int16x8", "io_type": "int8"}, r"int16x8 TFLite models take and return float32"),
+    (
+        {"quantize": "int16x8", "calibration_method": "entropy"},
+        r"tflite int16x8 does not support calibration method",
+    ),
     (
         {"quantize": "int8", "calibration_method": "entropy"},
         r"tflite int8 does not support calibration method",

@@ -6,20 +6,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_fixtures import EDGE_FILES, linear_reference, raw_engine_proba
+from runtime_fixtures import BATCH_DEPENDENT, EDGE_FILES, linear_reference, raw_engine_proba
 
 import mnistedge.runtime as runtime
 from mnistedge.runtime import RuntimeInfo, TensorSpec, load
 
 # Keras vs artifact: max |dp| for float formats, label agreement for quantized ones.
 KERAS_ATOL = {"none": 1e-5, "fp16": 2e-3}
-MIN_AGREEMENT = {"dynamic": 0.95, "int8": 0.9}
+MIN_AGREEMENT = {"dynamic": 0.95, "int8": 0.9, "int16x8": 0.98}
 EXPECTED = {  # file -> (format, quantization, engine, input dtype)
     "model.tflite": ("tflite", "none", "litert", "float32"),
     "model_fp16.tflite": ("tflite", "fp16", "litert", "float32"),
     "model_dynamic.tflite": ("tflite", "dynamic", "litert", "float32"),
     "model_int8.tflite": ("tflite", "int8", "litert", "int8"),
+    "model_int16x8.tflite": ("tflite", "int16x8", "litert", "float32"),
     "model.onnx": ("onnx", "none", "onnxruntime", "float32"),
+    "model_fp16.onnx": ("onnx", "fp16", "onnxruntime", "float32"),
+    "model_dynamic.onnx": ("onnx", "dynamic", "onnxruntime", "float32"),
     "model_int8.onnx": ("onnx", "int8", "onnxruntime", "float32"),
 }
 
@@ -81,10 +84,13 @@ def test_any_batch_size_in_any_order(name: str, artifacts, tiny_data) -> None:
     x = tiny_data.x_test
     sizes = (1, 7, 1, 3, 16, 1, 12)  # resizes up, down and back
     whole = clf.predict_proba(x[: sum(sizes)])
+    # A batch-dependent model (one activation scale per batch) moves a little with its batch mates.
+    atol = BATCH_DEPENDENT.get(name, 1e-6)
     start = 0
     for n in sizes:
         part = clf.predict_proba(x[start : start + n])
-        np.testing.assert_allclose(part, whole[start : start + n], atol=1e-6)
+        np.testing.assert_allclose(part, whole[start : start + n], atol=atol)
+        np.testing.assert_array_equal(part.argmax(1), whole[start : start + n].argmax(1))
         start += n
 
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from runtime_fixtures import EDGE_FILES
+from runtime_fixtures import BATCH_DEPENDENT, EDGE_FILES
 
 from mnistedge.runtime import load
 
@@ -23,6 +23,7 @@ def test_eight_threads_share_one_classifier(name: str, artifacts, tiny_data) -> 
     clf = load(artifacts[name])
     x = tiny_data.x_test
     single = np.stack([clf.predict_proba(x[j])[0] for j in range(len(x))])  # reference, one thread
+    atol = BATCH_DEPENDENT.get(name, 1e-5)  # its batch mates move a batch-dependent model a little
 
     def hammer(seed: int) -> tuple[int, int]:
         rng = np.random.default_rng(seed)
@@ -31,7 +32,7 @@ def test_eight_threads_share_one_classifier(name: str, artifacts, tiny_data) -> 
             if i % 8 == 7:  # a batch of another size forces LiteRT to resize under contention
                 start, n = int(rng.integers(0, len(x) - 16)), int(rng.integers(2, 17))
                 proba = clf.predict_proba(x[start : start + n])
-                wrong += not np.allclose(proba, single[start : start + n], atol=1e-5)
+                wrong += not np.allclose(proba, single[start : start + n], atol=atol)
             else:
                 j = int(rng.integers(0, len(x)))
                 wrong += int(clf.predict(x[j])[0]) != int(single[j].argmax())

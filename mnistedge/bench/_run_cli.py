@@ -31,7 +31,7 @@ def goals_table(summary: dict[str, Any]) -> Any:
 
 
 def _export(console: Any, result: Any, data: Any, out: Path, verify: bool) -> Exception | None:
-    """Export the six edge artifacts; a fidelity miss is shown and returned, not raised."""
+    """Export the nine edge artifacts; a fidelity miss is shown and returned, not raised."""
     from mnistedge.export import FidelityError, export_all
 
     try:
@@ -100,7 +100,7 @@ def run(
     seed: int = typer.Option(0, "--seed", min=0, help="Training seed."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check each artifact's fidelity."),
 ) -> None:
-    """The main job: data, train, export the six artifacts and the edge bundles, bench them all."""
+    """The main job: data, train, export the nine artifacts and the edge bundles, bench them all."""
     from mnistedge.data._cli import load_for_cli
     from mnistedge.train import TrainConfig, train
 

@@ -25,7 +25,7 @@ class BenchRow:
 
     artifact: str  # file name in the export dir, or "model.keras" for the Keras reference
     format: str  # "tflite" | "onnx" | "keras"
-    quantization: str  # "none" | "fp16" | "dynamic" | "int8" (from the manifest)
+    quantization: str  # "none" | "fp16" | "dynamic" | "int8" | "int16x8" (from the manifest)
     engine: str  # "litert" | "onnxruntime" | "keras"
     call: str  # "predict" (mnistedge.runtime), "model(x)" or "model.predict" (Keras)
     provider: str  # provider/delegate that actually ran, e.g. "CPUExecutionProvider"

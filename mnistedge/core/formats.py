@@ -97,7 +97,7 @@ FORMATS: dict[str, Format] = {
         Format(
             "onnx",
             "onnxruntime",
-            (Quantization.NONE, Quantization.INT8),
+            (Quantization.NONE, Quantization.FP16, Quantization.DYNAMIC, Quantization.INT8),
             suffix=".onnx",
             exporter="mnistedge.export.onnx:EXPORTER",
             loader="mnistedge.runtime._onnxrt:OnnxRuntimeBackend",
@@ -119,7 +119,10 @@ EDGE_ARTIFACTS: tuple[tuple[str, Quantization], ...] = (
     ("tflite", Quantization.FP16),
     ("tflite", Quantization.DYNAMIC),
     ("tflite", Quantization.INT8),
+    ("tflite", Quantization.INT16X8),
     ("onnx", Quantization.NONE),
+    ("onnx", Quantization.FP16),
+    ("onnx", Quantization.DYNAMIC),
     ("onnx", Quantization.INT8),
 )
 

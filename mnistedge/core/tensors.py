@@ -14,12 +14,22 @@ __all__ = ["Quantization", "Status", "TensorSpec"]
 
 
 class Quantization(enum.StrEnum):
-    """How the weights (and for int8 the activations) are stored. Built straight from CLI strings."""
+    """How the weights (and for int8/int16x8 the activations) are stored. Built straight from CLI strings.
+
+    The same word means the same storage in every format; the compute is each engine's own
+    (ONNX fp16 is a float16 graph, which ONNX Runtime's x86 CPU provider runs in float32).
+    """
 
     NONE = "none"  # float32 as trained
-    FP16 = "fp16"  # float16 weights, float32 compute
-    DYNAMIC = "dynamic"  # int8 weights, activations quantized on the fly
+    FP16 = "fp16"  # float16 weights (TFLite: float32 compute; ONNX: a float16 graph, float32 I/O)
+    DYNAMIC = "dynamic"  # 8-bit weights, activations quantized on the fly
     INT8 = "int8"  # full integer: int8 weights and activations, calibrated
+    INT16X8 = "int16x8"  # int16 activations x int8 weights, calibrated; float32 I/O
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether exporting it needs a calibration (representative) set."""
+        return self in (Quantization.INT8, Quantization.INT16X8)
 
     @classmethod
     def parse(cls, value: str | Quantization) -> Quantization:

@@ -2,7 +2,7 @@
 
 ``export_artifact(model, "tflite", quantize="int8")`` writes one artifact and returns an
 ``Artifact`` whose ``fidelity`` compares it with the Keras model on the test set;
-``export_all(model)`` writes the six edge artifacts. Both record each one in the
+``export_all(model)`` writes the nine edge artifacts. Both record each one in the
 ``manifest.json`` beside the artifacts.
 """
 

@@ -25,6 +25,9 @@ ALL = "all"
 FormatChoice = enum.StrEnum("FormatChoice", {name: name for name in (*EXPORTERS, *BUNDLES, ALL)})
 IOTypeChoice = enum.StrEnum("IOTypeChoice", {name: name for name in IO_TYPES})
 MethodChoice = enum.StrEnum("MethodChoice", {name: name for name in CALIBRATION_METHODS})
+_QUANTIZE_HELP = "Default: none. " + "; ".join(
+    f"{name}: {', '.join(q.value for q in exporter.quantizations)}" for name, exporter in EXPORTERS.items()
+)
 
 
 def _table(artifacts: list[Artifact]) -> Any:
@@ -58,7 +61,7 @@ def _plan(fmt: str, quantize: Quantization | None, calibration: Any, thresholds:
         if fmt == ALL:
             if quantize is not None:
                 raise ValueError(
-                    "--format all writes the six edge artifacts (each format's own quantizations); "
+                    "--format all writes the nine edge artifacts (each format's own quantizations); "
                     "drop --quantize, or pick one --format."
                 )
             return plan_edge_artifacts(calibration, thresholds, **options)
@@ -127,16 +130,16 @@ def export(
         ...,
         "--format",
         "-f",
-        help="What to write; 'all' = six edge artifacts; "
+        help="What to write; 'all' = nine edge artifacts; "
         + "; ".join(f"'{b.name}' = {b.summary} (needs {b.tools})" for b in BUNDLES.values())
         + ".",
     ),
-    quantize: Quantization | None = typer.Option(None, "--quantize", "-q", help="Default: none."),
+    quantize: Quantization | None = typer.Option(None, "--quantize", "-q", help=_QUANTIZE_HELP),
     io_type: IOTypeChoice | None = typer.Option(
         None, "--io-type", help="int8 TFLite I/O type (default int8)."
     ),
     calibration_samples: int = typer.Option(
-        500, "--calibration-samples", min=1, help="int8 calibration images."
+        500, "--calibration-samples", min=1, help="int8 / int16x8 calibration images."
     ),
     calibration_seed: int = typer.Option(0, "--calibration-seed", help="Seed of the balanced draw."),
     calibration_method: MethodChoice = typer.Option(

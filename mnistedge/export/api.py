@@ -54,7 +54,7 @@ class ExportJob:
     options: dict[str, Any]
     filename: str
     thresholds: Thresholds
-    calibration: CalibrationConfig | None  # int8 only
+    calibration: CalibrationConfig | None  # calibrated quantizations (int8, int16x8) only
 
 
 def _job(
@@ -69,9 +69,9 @@ def _job(
     exporter = get_exporter(format)
     quantization = Quantization.parse(quantize)
     resolved = exporter.resolve(quantization, options)
-    if quantization is Quantization.INT8 and calibration.method not in exporter.calibration_methods:
+    if quantization.calibrated and calibration.method not in exporter.calibration_methods:
         raise ValueError(
-            f"{format} int8 does not support calibration method {calibration.method!r}. "
+            f"{format} {quantization.value} does not support calibration method {calibration.method!r}. "
             f"Supported for {format}: {', '.join(exporter.calibration_methods)}."
         )
     if filename is not None and (not filename or Path(filename).name != filename):
@@ -82,7 +82,7 @@ def _job(
         options=resolved,
         filename=filename or exporter.filename(quantization, resolved),
         thresholds=thresholds or DEFAULT_THRESHOLDS[quantization],
-        calibration=calibration if quantization is Quantization.INT8 else None,
+        calibration=calibration if quantization.calibrated else None,
     )
 
 
@@ -199,8 +199,8 @@ def export_artifact(
     Args:
         model: a ``.keras`` file following ``mnistedge.core.contract``.
         format: a key of ``EXPORTERS`` ("tflite", "onnx", "saved_model").
-        quantize: "none", "fp16", "dynamic" or "int8" (what the format supports).
-        data: an ``mnistedge.data.MNIST`` or look-alike; int8 calibrates on ``x_train``, fidelity
+        quantize: "none", "fp16", "dynamic", "int8" or "int16x8" (what the format supports).
+        data: an ``mnistedge.data.MNIST`` or look-alike; int8 and int16x8 calibrate on ``x_train``, fidelity
             runs on ``x_test``. Loaded with ``load_mnist()`` when None and needed.
         verify: run the artifact on the test set and compare with Keras.
         calibration_*: the int8 representative set (balanced over classes, seeded) and range method.
@@ -270,7 +270,7 @@ def export_all(
     thresholds: Mapping[str, Thresholds] | None = None,
     **options: Any,
 ) -> list[Artifact]:
-    """Export the six edge artifacts (``EDGE_ARTIFACTS``), updating the manifest after each.
+    """Export the nine edge artifacts (``EDGE_ARTIFACTS``), updating the manifest after each.
 
     Arguments are those of :func:`export_artifact`; ``thresholds`` maps a quantization ("int8")
     to its Thresholds, over the defaults. ``calibration_method`` applies to the formats that
@@ -278,7 +278,7 @@ def export_all(
     Each option goes to the formats that have it (``opset`` to ONNX).
 
     Raises:
-        FidelityError: after all six are written, if any missed its thresholds (``exported`` has all).
+        FidelityError: after all nine are written, if any missed its thresholds (``exported`` has all).
     """
     requested = CalibrationConfig(calibration_samples, calibration_seed, calibration_method)
     jobs = plan_edge_artifacts(requested, thresholds, **options)

@@ -44,6 +44,10 @@ DEFAULT_THRESHOLDS: dict[Quantization, Thresholds] = {
     Quantization.FP16: Thresholds(min_agreement=0.999),
     Quantization.DYNAMIC: Thresholds(min_agreement=0.995, max_accuracy_drop_pp=0.3),
     Quantization.INT8: Thresholds(min_agreement=0.995, max_accuracy_drop_pp=0.3),
+    # Measured on the default cnn (10k test images): TFLite int16x8 agreed on 99.98 % (2 flips,
+    # accuracy unchanged, max|Δp| 0.027), so 20 flips or 0.1 pp is a wide margin for a
+    # 16-bit-activation model that is meant to track float closely.
+    Quantization.INT16X8: Thresholds(min_agreement=0.998, max_accuracy_drop_pp=0.1),
 }
 
 

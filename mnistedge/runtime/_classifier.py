@@ -26,7 +26,7 @@ _ARGMAX_IS_INT64 = np.dtype(np.intp) == np.int64
 
 
 def _quantization(model: ModelFile) -> str:
-    """The manifest's label ("none", "fp16", "dynamic", "int8"), else what the file shows."""
+    """The manifest's label ("none", "fp16", "dynamic", "int8", "int16x8"), else what the file shows."""
     entry = model.manifest_entry or {}
     label = entry.get("quantization")
     return label if isinstance(label, str) else model.facts.get("quantization", "unknown")

@@ -72,13 +72,24 @@ def _walk_graph(data: bytes, start: int, end: int) -> None:
 # op_type strings as they appear in the bytes -> the manifest's quantization vocabulary.
 _QUANT_MARKERS = ((b"DynamicQuantizeLinear", "dynamic"), (b"QuantizeLinear", "int8"),
                   (b"QLinear", "int8"), (b"MatMulInteger", "dynamic"))  # fmt: skip
+_FLOAT16 = 10  # TensorProto.DataType
+
+
+def _has_float16_weights(data: bytes, start: int, end: int) -> bool:
+    """Whether any initializer (GraphProto field 5) is a float16 TensorProto (its field 2)."""
+    for field, wire, p0, p1 in _fields(data, start, end):
+        if field == 5 and wire == 2:
+            for f, w, q0, q1 in _fields(data, p0, p1):
+                if f == 2 and w == 0 and _varint(data, q0, q1)[0] == _FLOAT16:
+                    return True
+    return False
 
 
 def verify(data: bytes) -> dict[str, Any]:
     """Check ``data`` is a structurally sound ONNX ModelProto; return facts found on the way.
 
     Returns:
-        ``{"quantization": "none" | "dynamic" | "int8"}`` (a guess from the op types present;
+        ``{"quantization": "none" | "fp16" | "dynamic" | "int8"}`` (a guess from the op types present;
         the manifest's label wins when there is one).
 
     Raises:
@@ -94,7 +105,9 @@ def verify(data: bytes) -> dict[str, Any]:
         raise ValueError("ModelProto.graph is not a message")
     _walk_graph(data, p0, p1)
     graph = data[p0:p1]
-    label = next((name for marker, name in _QUANT_MARKERS if marker in graph), "none")
+    label = next((name for marker, name in _QUANT_MARKERS if marker in graph), None)
+    if label is None:
+        label = "fp16" if _has_float16_weights(data, p0, p1) else "none"
     return {"quantization": label}
 
 

@@ -17,7 +17,7 @@ class RuntimeInfo:
 
     path: str
     format: str  # "tflite" | "onnx"
-    quantization: str  # "none" (float32) | "fp16" | "dynamic" | "int8", as manifest.json says
+    quantization: str  # "none" (float32) | "fp16" | "dynamic" | "int8" | "int16x8", as manifest.json says
     engine: str  # "litert" | "onnxruntime"
     provider: str  # e.g. "xnnpack", "cpu", "CPUExecutionProvider", "CUDAExecutionProvider"
     threads: int | None  # threads requested from the engine; None = engine default

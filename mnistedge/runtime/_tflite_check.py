@@ -195,12 +195,14 @@ def _check_subgraph(r: _Reader, sg: int, k: int, buffers: list[int], n_codes: in
     return kinds
 
 
-_FLOAT16, _INT8, _UINT8 = 1, 9, 3
+_FLOAT16, _INT8, _UINT8, _INT16 = 1, 9, 3, 7
 
 
 def _quantization(kinds: set[tuple[int, bool]], io_types: set[int]) -> str:
-    """The manifest's vocabulary, read off the tensor types: int8 I/O, int8/fp16 weights."""
+    """The manifest's vocabulary, read off tensor types: int8 I/O, int16 activations, int8/fp16 weights."""
     constants = {ttype for ttype, constant in kinds if constant}
+    if _INT16 in {ttype for ttype, constant in kinds if not constant}:
+        return "int16x8"
     if io_types & {_INT8, _UINT8}:
         return "int8"
     if _INT8 in constants:
@@ -212,7 +214,7 @@ def verify(data: bytes) -> dict[str, Any]:
     """Check ``data`` is a structurally sound TFLite model; return facts found on the way.
 
     Returns:
-        ``{"quantization": "none" | "fp16" | "dynamic" | "int8", "subgraphs": int}``.
+        ``{"quantization": "none" | "fp16" | "dynamic" | "int8" | "int16x8", "subgraphs": int}``.
 
     Raises:
         ValueError: the reason the bytes are not a sound TFLite model.
