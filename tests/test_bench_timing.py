@@ -143,3 +143,16 @@ def test_capture_env_describes_this_machine_without_tensorflow() -> None:
     assert env.versions["numpy"] == np.__version__
     assert "CPUExecutionProvider" in env.providers["onnxruntime"]
     assert env.cpu_model
+
+
+def test_a_slow_call_gets_fewer_timed_calls_within_the_loop_budget() -> None:
+    from mnistedge.bench.measure import MIN_RUNS, MeasureSpec
+
+    spec = MeasureSpec(
+        "runtime", "m.tflite", "x.npy", "r.json", "p.npy", warmup=50, runs=500, loop_budget_s=30.0
+    )
+    assert spec.loop_counts(100_000) == (50, 500)  # 0.1 ms: 500 calls fit in 30 s
+    assert spec.loop_counts(400_000_000) == (7, 75)  # 0.4 s (int16x8 at batch 64 here): 75 fit
+    assert spec.loop_counts(10_000_000_000) == (1, MIN_RUNS)  # slower still: never below MIN_RUNS
+    unbounded = MeasureSpec("runtime", "m.tflite", "x.npy", "r.json", "p.npy", warmup=50, runs=500)
+    assert unbounded.loop_counts(10_000_000_000) == (50, 500)

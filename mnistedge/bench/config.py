@@ -41,6 +41,9 @@ class BenchConfig:
     targets: tuple[str, ...] = ("desktop",)  # core.targets names to measure
     edge_sample: int | None = None  # test images for the edge targets' rows (None: all of them)
     qemu_images: int = 1000  # c target: images run on the Cortex-M4 under QEMU (0: no M4 row)
+    # Seconds one artifact's latency loop may take: a call slower than loop_budget_s / runs gets
+    # fewer timed calls (at least MIN_RUNS; the row's n_samples says how many). None: always `runs`.
+    loop_budget_s: float | None = 30.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -63,6 +66,8 @@ class BenchConfig:
             raise ValueError(
                 f"qemu_images must be an int >= 0 (0: no Cortex-M4 row), got {self.qemu_images!r}."
             )
+        if self.loop_budget_s is not None and self.loop_budget_s <= 0:
+            raise ValueError(f"loop_budget_s must be > 0 seconds or None, got {self.loop_budget_s}.")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0 seconds, got {self.timeout_s}.")
 

@@ -27,6 +27,9 @@ from mnistedge.core.io import atomic_path, atomic_write_json
 __all__ = ["MeasureSpec", "main", "measure", "memory_baseline_mb", "peak_rss_mb"]
 
 
+MIN_RUNS = 30  # timed calls a loop keeps however slow the call (the percentiles need a few)
+
+
 @dataclass(frozen=True)
 class MeasureSpec:
     """What one child process measures."""
@@ -47,6 +50,20 @@ class MeasureSpec:
     load_options: dict[str, Any] = field(default_factory=dict)  # more load() arguments (scale, output...)
     evaluate: bool = True  # predict the whole test set (once per model is enough)
     eval_batch: int = 1000  # chunk size for predicting the whole test set
+    loop_budget_s: float | None = None  # see BenchConfig.loop_budget_s
+
+    def loop_counts(self, call_ns: int) -> tuple[int, int]:
+        """(warmup, runs) for a call that took ``call_ns`` once: the configured counts, cut to the budget.
+
+        A call slower than the budget allows keeps at least MIN_RUNS timed calls and one warm-up; every
+        timed call still gives exactly one sample.
+        """
+        if self.loop_budget_s is None or call_ns <= 0:
+            return self.warmup, self.runs
+        fits = int(self.loop_budget_s * 1e9 / call_ns)
+        runs = min(self.runs, max(MIN_RUNS, fits))
+        warmup = min(self.warmup, max(1, fits // 10))
+        return warmup, runs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,14 +140,13 @@ def _measure_runtime(spec: MeasureSpec, images: np.ndarray) -> dict[str, Any]:
     for size in spec.batch_sizes:
         batch = _batch(images, size)
         wrapped = functools.partial(clf.predict, batch)
+        warmup, runs = spec.loop_counts(time_once(wrapped))
         if size == 1:  # the overhead pair, interleaved so load bursts hit both alike
-            samples, engine = time_interleaved(
-                [wrapped, raw_call(clf, batch)], warmup=spec.warmup, runs=spec.runs
-            )
-            raw.append(_timing("raw", size, spec.warmup, engine))
+            samples, engine = time_interleaved([wrapped, raw_call(clf, batch)], warmup=warmup, runs=runs)
+            raw.append(_timing("raw", size, warmup, engine))
         else:
-            samples = time_calls(wrapped, warmup=spec.warmup, runs=spec.runs)
-        timings.append(_timing("predict", size, spec.warmup, samples))
+            samples = time_calls(wrapped, warmup=warmup, runs=runs)
+        timings.append(_timing("predict", size, warmup, samples))
     peak = peak_rss_mb()
     predictions = None
     if spec.evaluate:

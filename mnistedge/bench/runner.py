@@ -90,6 +90,7 @@ def _plan(
         "reference_runs": config.reference_runs,
         "predict_warmup": config.predict_warmup,
         "predict_runs": config.predict_runs,
+        "loop_budget_s": config.loop_budget_s,
     }
 
     def spec(kind: str, path: Path, stem: str, **extra: Any) -> MeasureSpec:
