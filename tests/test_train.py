@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,10 @@ def test_every_arch_trains_saves_and_reloads(arch: str, tiny_data, tmp_path: Pat
     assert record["epochs"] == 1 and len(record["history"]["loss"]) == 1
     assert record["batch_size"] == ARCHS[arch].preset.batch_size
     assert record["device"]["type"] in {"CPU", "GPU"}
+    assert record["device"]["intra_op_threads"] >= 1 and record["device"]["inter_op_threads"] >= 1
+    assert set(record["device"]["load_average"]) == {"start", "end"}
+    assert len(record["history"]["epoch_seconds"]) == 1 and record["history"]["epoch_seconds"][0] > 0
+    assert 0 < record["fit_seconds"] <= record["wall_seconds"]
     assert record["env"].keys() == capture_env().to_dict().keys()  # the block bench and manifest carry
     assert record["env"]["versions"]["keras"] == keras.__version__
     assert record["data"]["n_test"] == len(tiny_data.x_test)
@@ -118,6 +123,10 @@ def test_summary_line_unless_quiet(tiny_data, tmp_path: Path, capsys) -> None:
     assert "tutorial-sigmoid10: test accuracy" in out and "model.keras" in out
     assert "target ~90 % test accuracy: " in out
     assert "7,960 params, 7.9k MACs" in out  # 784*10 + 10*10 multiply-accumulates
+    timing = re.search(
+        r"^time per epoch: (\d+\.\d) s, fit (\d+) s, total (\d+) s \(CPU, \d+ threads\)$", out, re.M
+    )
+    assert timing, out
     train(TrainConfig(arch="tutorial-sigmoid10", epochs=1), tiny_data, tmp_path, quiet=True, plots=False)
     assert capsys.readouterr().out == ""
 

@@ -36,6 +36,11 @@ class Preset:
     schedule: str = "constant"  # key of optim.SCHEDULES: "constant" or "one-cycle"
     augment: bool = False  # random rotation/scale/shift in the tf.data pipeline
     clean_final_epochs: int = 0  # last epochs without augmentation (BN statistics of clean digits)
+    label_smoothing: float = 0.0  # categorical loss only: targets (1 - e) one-hot + e / 10
+
+    def __post_init__(self) -> None:
+        if self.label_smoothing and self.loss != "categorical":
+            raise ValueError("label_smoothing needs the categorical loss (one-hot labels).")
 
     def augment_epochs(self, epochs: int) -> int:
         """How many of ``epochs`` are augmented (at least one when augmenting at all)."""
@@ -80,10 +85,13 @@ def _conv_bn_relu(
 
 def _cnn(keras: ModuleType) -> list:
     L = keras.layers
+    # On CPU, training time follows the activations at high resolution (each conv there also
+    # pays a BatchNorm and a ReLU over its whole output), not the MACs: so only the stem runs
+    # at 14x14 and the 64-channel convolutions, where the MACs are, run at 7x7.
     return [
         *_conv_bn_relu(keras, 32, 5, strides=2),  # 28x28 -> 14x14 in one strided 5x5 stem
-        *_conv_bn_relu(keras, 32, 3),  # 14x14
-        L.MaxPooling2D(2),
+        L.MaxPooling2D(2),  # 7x7
+        *_conv_bn_relu(keras, 64, 3),  # 7x7
         *_conv_bn_relu(keras, 64, 3),  # 7x7
         *_conv_bn_relu(keras, 64, 3, padding="valid"),  # 5x5
         L.GlobalAveragePooling2D(),
@@ -123,8 +131,24 @@ def _dense512(keras: ModuleType) -> list:
     return [L.Flatten(), L.Dense(512, activation="relu")]
 
 
-# The default cnn's training recipe; tiny uses it too.
+# The default cnn's training recipe: few epochs of large batches at a high one-cycle peak,
+# label smoothing, light augmentation and a clean last epoch.
 _CNN_RECIPE = Preset(
+    epochs=6,
+    batch_size=256,
+    optimizer="sgd-nesterov",
+    learning_rate=0.2,
+    loss="categorical",
+    validation_split=0.1,
+    schedule="one-cycle",
+    augment=True,
+    clean_final_epochs=1,
+    label_smoothing=0.1,
+)
+
+# tiny keeps the previous default's recipe (99.30 % on seed 0). Twelve epochs of the cnn's
+# label-smoothed recipe at batch 128 did no better (99.25 %, 99.xx %); see issue #16.
+_TINY_RECIPE = Preset(
     epochs=10,
     batch_size=128,
     optimizer="sgd-nesterov",
@@ -141,8 +165,9 @@ ARCHS: dict[str, Arch] = {
     for a in [
         Arch(
             "cnn",
-            "strided-stem BatchNorm convnet, one-cycle SGD-Nesterov, light augmentation (default)",
-            "mnistedge design: trains in <= 3 min on 2 CPU cores, small enough for MCUs",
+            "strided-stem BatchNorm convnet, 6 epochs one-cycle SGD-Nesterov, label smoothing, "
+            "light augmentation (default)",
+            "mnistedge design: few high-resolution activations, so it trains fast on CPU cores",
             _CNN_RECIPE,
             Target(">= 99.4 %", "test_accuracy", 0.994),
             _cnn,
@@ -150,8 +175,8 @@ ARCHS: dict[str, Arch] = {
         Arch(
             "tiny",
             "under 10k parameters",
-            "mnistedge design: the cnn training recipe on an 8-16-24-16 channel convnet",
-            _CNN_RECIPE,
+            "mnistedge design: an 8-16-24-16 channel convnet, 10 epochs one-cycle SGD-Nesterov",
+            _TINY_RECIPE,
             Target(">= 99.0 %", "test_accuracy", 0.990),
             _tiny,
         ),

@@ -5,19 +5,46 @@ The machine and library versions are the shared ``core.env`` block (train.json `
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from mnistedge.core.io import sha256_bytes
 
-__all__ = ["data_record", "device_record"]
+__all__ = ["data_record", "device_record", "load_average"]
 
 
-def device_record(tf: Any) -> dict[str, Any]:
-    """GPU when TensorFlow sees one (and then trains on it), else CPU. The machine is in ``env``."""
+def load_average() -> list[float] | None:
+    """The 1/5/15-minute load averages (None where the OS has none): timings on a shared
+    machine mean little without them."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def device_record(tf: Any, load_at_start: list[float] | None = None) -> dict[str, Any]:
+    """GPU when TensorFlow sees one (and then trains on it), else CPU; the thread pools TF ran
+    with and the machine's load around the run. The machine itself is in ``env``."""
     gpus = tf.config.list_logical_devices("GPU")
-    return {"type": "GPU" if gpus else "CPU", "gpus": [g.name for g in gpus]}
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
+    cores = _usable_cores()
+    return {
+        "type": "GPU" if gpus else "CPU",
+        "gpus": [g.name for g in gpus],
+        "intra_op_threads": intra or cores,  # 0 configured means one per usable core
+        "inter_op_threads": inter or cores,
+        "load_average": {"start": load_at_start, "end": load_average()},
+    }
 
 
 def data_record(data: Any, n_fit: int, n_validation: int) -> dict[str, Any]:

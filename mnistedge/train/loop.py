@@ -17,7 +17,7 @@ from mnistedge.core.images import check_dataset
 from mnistedge.core.io import atomic_path, atomic_write_json
 from mnistedge.train.archs import build_model, count_macs, get_arch
 from mnistedge.train.config import TrainConfig
-from mnistedge.train.environment import data_record, device_record
+from mnistedge.train.environment import data_record, device_record, load_average
 from mnistedge.train.evaluate import evaluate_saved_model
 from mnistedge.train.optim import make_optimizer
 from mnistedge.train.pipeline import AUGMENTATION, eval_dataset, train_dataset
@@ -29,6 +29,13 @@ LOSSES: dict[str, str] = {
     "sparse": "sparse_categorical_crossentropy",
     "categorical": "categorical_crossentropy",
 }
+
+
+def make_loss(keras: Any, preset: Any) -> Any:
+    """The preset's loss: its Keras name, or a loss object when it smooths the labels."""
+    if preset.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=preset.label_smoothing)
+    return LOSSES[preset.loss]
 
 
 def seed_everything(seed: int) -> None:
@@ -115,7 +122,7 @@ def _fit(cfg: TrainConfig, data: Any, keras: Any, quiet: bool) -> _Fitted:
         optimizer=make_optimizer(
             keras, preset.optimizer, preset.schedule, cfg.learning_rate, steps * cfg.epochs
         ),
-        loss=LOSSES[preset.loss],
+        loss=make_loss(keras, preset),
         metrics=["accuracy"],
     )
     timer = _epoch_timer(keras)
@@ -143,6 +150,7 @@ def _result(
     model_path: Path,
     plot_paths: dict[str, str],
     wall_seconds: float,
+    load_at_start: list[float] | None,
 ) -> TrainResult:
     """Everything train.json records about a finished run."""
     preset = cfg.preset
@@ -159,6 +167,7 @@ def _result(
         learning_rate=float(cfg.learning_rate),
         schedule=preset.schedule,
         loss=LOSSES[preset.loss],
+        label_smoothing=float(preset.label_smoothing),
         validation_split=float(cfg.validation_split),
         augmentation=(
             {**AUGMENTATION, "epochs": preset.augment_epochs(cfg.epochs)} if preset.augment else None
@@ -171,7 +180,7 @@ def _result(
         history=fit.history,
         wall_seconds=round(wall_seconds, 3),
         fit_seconds=round(fit.seconds, 3),
-        device=device_record(tf),
+        device=device_record(tf, load_at_start),
         data=data_record(data, fit.n_fit, fit.n_validation),
         env=capture_env().to_dict(),
         preprocessing=dict(contract.PREPROCESSING),
@@ -203,6 +212,7 @@ def train(
         ValueError: bad data or config. MissingDependencyError: TensorFlow not installed.
     """
     start = time.perf_counter()
+    load_at_start = load_average()
     cfg = config.resolve()
     check_dataset(data)
     tf = require("tensorflow", "train")
@@ -223,8 +233,11 @@ def train(
             out / "plots", cfg.arch, fit.history, evaluation, data, get_arch(cfg.arch).target
         )
 
-    result = _result(cfg, fit, evaluation, data, tf, model_path, plot_paths, time.perf_counter() - start)
+    result = _result(
+        cfg, fit, evaluation, data, tf, model_path, plot_paths, time.perf_counter() - start, load_at_start
+    )
     atomic_write_json(out / "train.json", result.to_dict())
     if not quiet:
         print(result.summary_line(), flush=True)
+        print(result.timing_line(), flush=True)
     return result

@@ -23,7 +23,7 @@ from mnistedge.core.images import check_dataset
 from mnistedge.core.io import atomic_write_json
 from mnistedge.train.archs import build_model
 from mnistedge.train.config import TrainConfig
-from mnistedge.train.loop import LOSSES, seed_everything
+from mnistedge.train.loop import make_loss, seed_everything
 from mnistedge.train.optim import make_optimizer
 from mnistedge.train.pipeline import train_dataset
 from mnistedge.train.result import SCHEMA_VERSION
@@ -83,7 +83,8 @@ def _range_test(cfg: TrainConfig, data: Any, max_rate: float, quiet: bool) -> tu
     )
     model = build_model(cfg.arch)
     model.compile(
-        optimizer=make_optimizer(keras, preset.optimizer, "constant", START_RATE, 1), loss=LOSSES[preset.loss]
+        optimizer=make_optimizer(keras, preset.optimizer, "constant", START_RATE, 1),
+        loss=make_loss(keras, preset),
     )
     best = [math.inf]
 
