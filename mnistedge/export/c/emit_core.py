@@ -28,6 +28,7 @@ __all__ = [
     "geometry",
     "out_size_and_padding",
     "per_channel_quant",
+    "pool_statements",
     "workspace_argument",
 ]
 
@@ -173,25 +174,33 @@ def emit_fully_connected(graph: Graph, op: Op, prefix: str) -> LayerCode:
     return LayerCode(definitions, statements, macs=batches * input_depth * output_depth, headers=(HEADER,))
 
 
-def emit_max_pool_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
+def pool_statements(graph: Graph, op: Op, kernel: str) -> str:
+    """Geometry, shapes and the call of a pooling kernel (max and average take the same parameters)."""
     o = op.options
+    (x,) = activation_inputs(graph, op)
+    y = graph.tensors[op.outputs[0]]
+    n, h, w, c = _nhwc(x.shape)
+    oh, pad_h = out_size_and_padding(o["stride_h"], 1, h, o["filter_h"], o["padding"])
+    ow, pad_w = out_size_and_padding(o["stride_w"], 1, w, o["filter_w"], o["padding"])
+    if (n, oh, ow, c) != tuple(y.shape):
+        raise ValueError(f"Op {op.index} ({op.name}): output shape {y.shape} should be {(n, oh, ow, c)}.")
+    act_min, act_max = activation_range(o["fused_activation"], only_scale(y), only_zero_point(y))
+    return (
+        geometry(o["stride_h"], o["stride_w"], 1, 1, pad_h, pad_w)
+        + dims((n, h, w, c), (n, oh, ow, c))
+        + f"    {kernel}(&geo, {o['filter_h']}, {o['filter_w']}, {act_min}, {act_max}, "
+        "&in_dims, in0, &out_dims, out);\n"
+    )
+
+
+def emit_max_pool_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
     (x,) = activation_inputs(graph, op)
     y = graph.tensors[op.outputs[0]]
     if (only_scale(x), only_zero_point(x)) != (only_scale(y), only_zero_point(y)):
         raise ValueError(
             f"Op {op.index} (MAX_POOL_2D): input and output quantization differ; TFLite requires them equal."
         )
-    n, h, w, c = _nhwc(x.shape)
-    oh, pad_h = out_size_and_padding(o["stride_h"], 1, h, o["filter_h"], o["padding"])
-    ow, pad_w = out_size_and_padding(o["stride_w"], 1, w, o["filter_w"], o["padding"])
-    act_min, act_max = activation_range(o["fused_activation"], only_scale(y), only_zero_point(y))
-    statements = (
-        geometry(o["stride_h"], o["stride_w"], 1, 1, pad_h, pad_w)
-        + dims((n, h, w, c), (n, oh, ow, c))
-        + f"    mnist_max_pool_s8(&geo, {o['filter_h']}, {o['filter_w']}, {act_min}, {act_max}, "
-        "&in_dims, in0, &out_dims, out);\n"
-    )
-    return LayerCode("", statements, macs=0, headers=(HEADER,))
+    return LayerCode("", pool_statements(graph, op, "mnist_max_pool_s8"), macs=0, headers=(HEADER,))
 
 
 def emit_reshape(graph: Graph, op: Op, prefix: str) -> LayerCode:

@@ -11,7 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnistedge.export.c.emit_core import dims, geometry, out_size_and_padding, per_channel_quant
+from mnistedge.export.c.emit_core import (
+    dims,
+    geometry,
+    out_size_and_padding,
+    per_channel_quant,
+    pool_statements,
+)
 from mnistedge.export.c.graph import Graph, Op, Tensor
 from mnistedge.export.c.layer import (
     LayerCode,
@@ -20,7 +26,7 @@ from mnistedge.export.c.layer import (
     only_scale,
     only_zero_point,
 )
-from mnistedge.export.c.quant import activation_range, quantize_multiplier
+from mnistedge.export.c.quant import quantize_multiplier
 
 __all__ = [
     "EMITTERS",
@@ -85,7 +91,6 @@ def emit_depthwise_conv_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
 
 def emit_average_pool_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
     """AVERAGE_POOL_2D; MACs 0: it only adds and divides (like MAX_POOL_2D, counted as data movement)."""
-    o = op.options
     (x,) = activation_inputs(graph, op)
     y = graph.tensors[op.outputs[0]]
     # pooling.cc only DCHECKs this: the reference averages raw int8 values with no rescaling.
@@ -94,18 +99,7 @@ def emit_average_pool_2d(graph: Graph, op: Op, prefix: str) -> LayerCode:
             f"Op {op.index} (AVERAGE_POOL_2D): input and output quantization differ; "
             "TFLite requires them equal."
         )
-    n, h, w, c = _nhwc(op, x)
-    oh, pad_h = out_size_and_padding(o["stride_h"], 1, h, o["filter_h"], o["padding"])
-    ow, pad_w = out_size_and_padding(o["stride_w"], 1, w, o["filter_w"], o["padding"])
-    _check_output_shape(op, (n, oh, ow, c), y)
-    act_min, act_max = activation_range(o["fused_activation"], only_scale(y), only_zero_point(y))
-    statements = (
-        geometry(o["stride_h"], o["stride_w"], 1, 1, pad_h, pad_w)
-        + dims((n, h, w, c), (n, oh, ow, c))
-        + f"    mnist_avg_pool_s8(&geo, {o['filter_h']}, {o['filter_w']}, {act_min}, {act_max}, "
-        "&in_dims, in0, &out_dims, out);\n"
-    )
-    return LayerCode("", statements, macs=0, headers=(HEADER,))
+    return LayerCode("", pool_statements(graph, op, "mnist_avg_pool_s8"), macs=0, headers=(HEADER,))
 
 
 # ---- MEAN ----
