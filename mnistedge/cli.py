@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "data": "mnistedge.data._cli:data",
     "train": "mnistedge.train._cli:train",
     "export": "mnistedge.export._cli:export",
+    "quant-debug": "mnistedge.export.debug._cli:quant_debug",
+    "sweep": "mnistedge.export._sweep_cli:sweep",
     "bench": "mnistedge.bench._cli:bench",
     "run": "mnistedge.bench._run_cli:run",
     "predict": "mnistedge.runtime._cli:predict",

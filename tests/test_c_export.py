@@ -211,16 +211,22 @@ def test_flags_that_do_not_apply_exit_2(tmp_path: Path) -> None:
 # ---- Real MNIST ------------------------------------------------------------------------------------
 
 
+# Every arch but int8-fragile, whose LayerNorm lowers to ops generated C does not have (its
+# refusal is tested below).
+C_ARCHS = ["cnn", "tiny", "tutorial-sigmoid10", "tutorial-relu10x2", "tutorial-dense128",
+           "tutorial-dense512"]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def arch_models(tmp_path_factory: pytest.TempPathFactory, mnist) -> dict[str, Path]:
-    """Every arch the project trains, one short epoch on 6,000 real digits, as full-int8 .tflite."""
+    """Every arch in C_ARCHS, one short epoch on 6,000 real digits, as full-int8 .tflite."""
     keras = pytest.importorskip("keras", reason="training needs mnistedge[train]")
     from mnistedge.export import export_artifact
-    from mnistedge.train.archs import ARCHS, build_model
+    from mnistedge.train.archs import build_model
 
     root = tmp_path_factory.mktemp("c_archs")
     paths = {}
-    for arch in ARCHS:
+    for arch in C_ARCHS:
         keras.utils.set_random_seed(0)
         model = build_model(arch)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
@@ -235,10 +241,7 @@ def arch_models(tmp_path_factory: pytest.TempPathFactory, mnist) -> dict[str, Pa
 
 @needs_gcc
 @pytest.mark.integration
-@pytest.mark.parametrize(
-    "arch",
-    ["cnn", "tiny", "tutorial-sigmoid10", "tutorial-relu10x2", "tutorial-dense128", "tutorial-dense512"],
-)
+@pytest.mark.parametrize("arch", C_ARCHS)
 def test_every_arch_is_bit_exact_with_the_reference_kernels(
     arch: str, arch_models: dict[str, Path], mnist, tmp_path: Path
 ) -> None:
@@ -254,6 +257,22 @@ def test_every_arch_is_bit_exact_with_the_reference_kernels(
     got = _host_outputs(path, tensors, tmp_path / "src")
     want = _litert_reference(path, tensors)
     assert np.array_equal(got, want), f"{arch}: {int((got != want).sum())} int8 outputs differ"
+
+
+def test_int8_fragile_arch_is_refused_naming_its_layernorm_ops(tmp_path: Path, tiny_data) -> None:
+    """The one registered arch generated C cannot run: the error names the op and Keras layer."""
+    pytest.importorskip("tensorflow", reason="exporting needs mnistedge[export]")
+    from mnistedge.export import export_artifact
+    from mnistedge.export.c.graph import read_graph
+    from mnistedge.train import build_model
+
+    build_model("int8-fragile").save(tmp_path / "model.keras")
+    path = export_artifact(
+        tmp_path / "model.keras", "tflite", quantize="int8", out_dir=tmp_path, data=tiny_data, verify=False
+    ).path
+    with pytest.raises(ValueError, match=r"Generated C has no kernel for .*stem_norm") as err:
+        read_graph(path)
+    assert "Supported ops: " in str(err.value)
 
 
 @needs_gcc

@@ -137,6 +137,12 @@ def bench(
     max_latency_ratio: float = typer.Option(
         1.5, "--max-latency-ratio", min=0.001, help="Allowed p50 growth vs the baseline (x)."
     ),
+    profile: bool = typer.Option(
+        False,
+        "--profile/--no-profile",
+        help="Also find where the time goes: ORT's profiler, LiteRT truncation ablation (needs --model "
+        "and TensorFlow, ~2 min), the engines' own benchmark tools. Adds a report section.",
+    ),
 ) -> None:
     """Measure every exported artifact: accuracy, latency, throughput, size, memory."""
     console = make_console()
@@ -169,4 +175,26 @@ def bench(
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    if profile:
+        report = _profiled(console, report, export_dir, model or out / "model.keras", data, config)
     show_and_gate(console, report, out / "bench", plots=measure.plots, **gate)
+
+
+def _profiled(console: Any, report: Any, export_dir: Path, model: Path, data: Any, config: Any) -> Any:
+    """``report`` with its "Where the time goes" profile (see mnistedge.bench.profile)."""
+    import importlib.util
+
+    from mnistedge.bench.profile_report import attach_profile, profile_artifacts
+    from mnistedge.export.calibration import CalibrationConfig, calibration_set
+
+    ablation = model.is_file() and importlib.util.find_spec("tensorflow") is not None
+    images = calibration_set(data, CalibrationConfig(100)).images if ablation else None
+    with console.status("profiling: ORT profiler, LiteRT ablation, engine tools"):
+        profile = profile_artifacts(
+            export_dir,
+            model_path=model if ablation else None,
+            calibration_images=images,
+            threads=config.resolved_threads(),
+            batch_sizes=config.batch_sizes,
+        )
+    return attach_profile(report, profile)

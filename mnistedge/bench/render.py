@@ -224,6 +224,10 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
         "",
         f"Versions: {versions}. Providers: {providers}.",
     ]
+    if report.profile:
+        from mnistedge.bench.profile_report import profile_markdown
+
+        lines += ["", *profile_markdown(report.profile)]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"

@@ -111,6 +111,9 @@ class Report:
     created: str = ""  # ISO-8601 UTC time the run finished
     wall_seconds: float | None = None
     schema_version: int = SCHEMA_VERSION
+    # Where the time goes (``bench --profile``): ``profile.ProfileReport.to_dict()``; None: not profiled.
+    # An added key, so schema_version stays 1: older readers ignore it, older reports lack it.
+    profile: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +124,7 @@ class Report:
             "config": self.config,
             "summary": self.summary,
             "rows": [row.to_dict() for row in self.rows],
+            **({"profile": self.profile} if self.profile is not None else {}),
         }
 
     @classmethod
@@ -138,6 +142,7 @@ class Report:
             summary=dict(data.get("summary") or {}),
             created=str(data.get("created") or ""),
             wall_seconds=data.get("wall_seconds"),
+            profile=data.get("profile") if isinstance(data.get("profile"), dict) else None,
         )
 
     def save(self, path: str | Path) -> Path:

@@ -216,6 +216,8 @@ def explain(summary: dict[str, Any]) -> str:
         )
     if summary.get("c"):
         parts.append(_explain_c(summary["c"]))
+    if summary.get("profile_findings"):  # bench --profile: the first finding is the headline
+        parts.append(f"Where the time goes: {summary['profile_findings'][0]} (more below).")
     if summary.get("failed"):
         parts.append(f"Failed to measure: {', '.join(summary['failed'])} (see the error column).")
     return " ".join(parts)

@@ -23,7 +23,7 @@ from mnistedge.export._exporter import Exporter, Written
 from mnistedge.export._graph import input_signature, serving_function
 from mnistedge.export.calibration import CALIBRATION_METHODS, CalibrationSet
 
-__all__ = ["EXPORTER", "OPSETS", "read_io", "write_onnx"]
+__all__ = ["EXPORTER", "OPSETS", "quantize_static_onnx", "read_io", "write_onnx"]
 
 OPSETS = range(13, 19)  # per-channel QDQ needs >= 13; tf2onnx 1.17 stops at 18
 DEFAULT_OPSET = 17
@@ -44,8 +44,35 @@ def _to_onnx(model: Any, opset: int) -> Any:
 
 def _quantize_int8(float_model: Path, target: Path, calibration: CalibrationSet) -> None:
     """ORT static quantization: QDQ, per-channel int8 weights, int8 activations."""
-    from onnxruntime import quantization as ortq
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = float_model.with_name("prepared.onnx")
+    quant_pre_process(str(float_model), str(prepared))
+    quantize_static_onnx(prepared, target, calibration.images, calibration.config.method)
+
+
+def quantize_static_onnx(
+    prepared: Path,
+    target: Path,
+    images: np.ndarray | None,
+    method: str,
+    *,
+    per_channel: bool = True,
+    ranges_cache: Path | None = None,
+    nodes_to_exclude: tuple[str, ...] | list[str] = (),
+) -> None:
+    """``quantize_static`` with the int8 settings on a pre-processed float model.
+
+    ``ranges_cache``: ORT's calibration cache (JSON tensor ranges; onnxruntime >= 1.32). An existing
+    one is used instead of calibrating (``images`` may then be None), a missing one is written, so
+    a sweep calibrates each (method, images) once whatever else it varies. ``nodes_to_exclude``
+    stay float (the profile's ablation keeps the front end float that way).
+    """
+    import contextlib
+    import inspect
+    import io
+
+    from onnxruntime import quantization as ortq
 
     class Reader(ortq.CalibrationDataReader):
         def __init__(self, images: np.ndarray) -> None:
@@ -62,15 +89,27 @@ def _quantize_int8(float_model: Path, target: Path, calibration: CalibrationSet)
         "entropy": ortq.CalibrationMethod.Entropy,
         "percentile": ortq.CalibrationMethod.Percentile,
     }
-    prepared = float_model.with_name("prepared.onnx")
-    quant_pre_process(str(float_model), str(prepared))
-    ortq.quantize_static(
-        str(prepared),
-        str(target),
-        Reader(calibration.images),
-        calibrate_method=methods[calibration.config.method],
-        **int8_settings(ortq),
-    )
+    extra: dict[str, Any] = {}
+    if (
+        ranges_cache is not None
+        and "calibration_cache_path" in inspect.signature(ortq.quantize_static).parameters
+    ):
+        extra["calibration_cache_path"] = str(ranges_cache)
+    cached = "calibration_cache_path" in extra and ranges_cache is not None and ranges_cache.is_file()
+    if images is None and not cached:
+        raise ValueError(
+            "quantize_static_onnx needs calibration images unless ranges_cache holds the ranges."
+        )
+    with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print their progress
+        ortq.quantize_static(
+            str(prepared),
+            str(target),
+            None if cached or images is None else Reader(images),
+            calibrate_method=methods[method],
+            nodes_to_exclude=list(nodes_to_exclude) or None,
+            **{**int8_settings(ortq), "per_channel": per_channel},
+            **extra,
+        )
 
 
 def _quantize_dynamic(float_model: Path, target: Path) -> None:
