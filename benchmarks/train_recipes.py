@@ -3,6 +3,8 @@
     python benchmarks/train_recipes.py                      # cnn + tiny, seeds 0 1 2
     python benchmarks/train_recipes.py --archs cnn --epochs 4 5 6 8   # a time/accuracy frontier
     python benchmarks/train_recipes.py --int8               # also the int8 TFLite size and drop
+    python benchmarks/train_recipes.py --archs cnn-v1:0 cnn --int8 --ood  # before (seed 0) / after
+    python benchmarks/train_recipes.py --archs cnn@4,5:0 cnn       # frontier points: ARCH@EPOCHS:SEEDS
 
 Each run is a fresh ``mnistedge train`` process (what a user runs: fit, save, reload,
 evaluate, plots), so one run cannot warm up the next. Its figures come from the run's
@@ -12,7 +14,11 @@ machine a slow run usually means a busy one.
 
 Writes OUT/report.json (every run, the summaries, the environment), OUT/report.md and
 OUT/frontier.png (test accuracy against wall time, one point per run, each recipe's mean
-joined). Not a test: the name keeps it out of pytest's collection (``test_*.py``).
+joined). ``--ood`` (with ``--int8``) also scores each run's int8 model on the project's
+out-of-distribution digits (tests/digit_images.py --extended: fonts, pens, other shapes,
+photographed), the same images for every run.
+
+Not a test: the name keeps it out of pytest's collection (``test_*.py``).
 """
 
 from __future__ import annotations
@@ -71,7 +77,16 @@ def _int8(model: Path, out: Path) -> dict[str, Any]:
     }
 
 
-def train_once(arch: str, seed: int, epochs: int | None, out: Path, int8: bool) -> dict[str, Any]:
+def _ood(model: Path, images: list[tuple[Path, int]]) -> dict[str, str]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from digit_images import score
+
+    return score([model], images)[0]["correct"]
+
+
+def train_once(
+    arch: str, seed: int, epochs: int | None, out: Path, int8: bool, ood: list | None = None
+) -> dict[str, Any]:
     run_dir = out / f"{arch}-e{epochs or 'preset'}-s{seed}"
     cmd = [
         sys.executable,
@@ -107,7 +122,19 @@ def train_once(arch: str, seed: int, epochs: int | None, out: Path, int8: bool) 
     }
     if int8:
         row["int8"] = _int8(run_dir / "model.keras", run_dir / "export")
+        if ood:
+            row["int8"]["ood_correct"] = _ood(run_dir / "export" / row["int8"]["file"], ood)
     return row
+
+
+def parse_spec(spec: str) -> tuple[str, list[int], list[int]]:
+    """``ARCH[@EPOCHS,...][:SEED,...]`` -> (arch, epochs, seeds); empty lists take --epochs/--seeds."""
+    name, _, seeds = spec.partition(":")
+    arch, _, epochs = name.partition("@")
+    try:
+        return arch, [int(e) for e in epochs.split(",") if e], [int(x) for x in seeds.split(",") if x]
+    except ValueError:
+        sys.exit(f"bad arch spec {spec!r}: write ARCH, ARCH@EPOCHS,... or ARCH:SEED,... (e.g. cnn@4,5:0)")
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -191,39 +218,53 @@ def _markdown(summaries: list[dict[str, Any]], rows: list[dict[str, Any]]) -> st
         )
     lines += [
         "",
-        "| arch | epochs | seed | accuracy | wall s | fit s | load before/after |",
-        "|---|---|---|---|---|---|---|",
+        "| arch | epochs | seed | accuracy | wall s | fit s | load before/after | int8 OOD correct |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        ood = r.get("int8", {}).get("ood_correct", {})
         lines.append(
             f"| {r['arch']} | {r['epochs']} | {r['seed']} | {r['test_accuracy']:.2%} "
-            f"| {r['wall_seconds']:.1f} | {r['fit_seconds']:.1f} | {r['load_before']} / {r['load_after']} |"
+            f"| {r['wall_seconds']:.1f} | {r['fit_seconds']:.1f} | {r['load_before']} / {r['load_after']} "
+            f"| {', '.join(f'{k} {v}' for k, v in ood.items()) or '-'} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=["cnn", "tiny"])
+    parser.add_argument(
+        "--archs", nargs="+", default=["cnn", "tiny"], help="ARCH[@EPOCHS,...][:SEED,...] each"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
         "--epochs", nargs="+", type=int, default=[0], help="epoch counts to sweep (0 = the preset's)"
     )
     parser.add_argument("--int8", action="store_true", help="also export int8 TFLite: size, accuracy drop")
+    parser.add_argument("--ood", action="store_true", help="with --int8: score out-of-distribution digits")
     parser.add_argument("--out", type=Path, default=Path("artifacts/train_recipes"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    ood = None
+    if args.ood:
+        if not args.int8:
+            parser.error("--ood scores the int8 models: add --int8")
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from digit_images import write_extended_set
+
+        ood = [pair for seed in (0, 1, 2) for pair in write_extended_set(args.out / f"ood{seed}", seed)]
 
     from mnistedge.core.env import capture_env
 
     rows: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
-    for arch in args.archs:
-        for epochs in args.epochs:
+    for spec in args.archs:
+        arch, arch_epochs, arch_seeds = parse_spec(spec)
+        for epochs in arch_epochs or args.epochs:
             runs = []
             # Seeds interleave with nothing else: a recipe's runs share the machine's conditions.
-            for seed in args.seeds:
-                row = train_once(arch, seed, epochs or None, args.out, args.int8)
+            for seed in arch_seeds or args.seeds:
+                row = train_once(arch, seed, epochs or None, args.out, args.int8, ood)
                 print(
                     f"{arch} epochs {row['epochs']} seed {seed}: {row['test_accuracy']:.2%}, "
                     f"wall {row['wall_seconds']:.1f} s (fit {row['fit_seconds']:.1f} s), "
@@ -231,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                     + (
                         f", int8 {row['int8']['bytes'] / 1024:.1f} KiB, "
                         f"drop {row['int8']['accuracy_drop_pp']} pp"
+                        + (f", OOD {row['int8']['ood_correct']['all']}" if ood else "")
                         if "int8" in row
                         else ""
                     ),

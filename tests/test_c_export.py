@@ -213,7 +213,7 @@ def test_flags_that_do_not_apply_exit_2(tmp_path: Path) -> None:
 
 # Every arch but int8-fragile, whose LayerNorm lowers to ops generated C does not have (its
 # refusal is tested below).
-C_ARCHS = ["cnn", "tiny", "tutorial-sigmoid10", "tutorial-relu10x2", "tutorial-dense128",
+C_ARCHS = ["cnn", "cnn-v1", "tiny", "tutorial-sigmoid10", "tutorial-relu10x2", "tutorial-dense128",
            "tutorial-dense512"]  # fmt: skip
 
 

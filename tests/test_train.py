@@ -62,6 +62,9 @@ def test_every_arch_trains_saves_and_reloads(arch: str, tiny_data, tmp_path: Pat
     assert record["device"]["type"] in {"CPU", "GPU"}
     assert record["device"]["intra_op_threads"] >= 1 and record["device"]["inter_op_threads"] >= 1
     assert set(record["device"]["load_average"]) == {"start", "end"}
+    assert record["device"]["compute_dtype"] == "float32"
+    features = record["device"]["cpu_features"]
+    assert features is None or (features.keys() >= {"avx2", "avx512_bf16", "amx_bf16"})
     assert len(record["history"]["epoch_seconds"]) == 1 and record["history"]["epoch_seconds"][0] > 0
     assert 0 < record["fit_seconds"] <= record["wall_seconds"]
     assert record["env"].keys() == capture_env().to_dict().keys()  # the block bench and manifest carry
@@ -211,3 +214,14 @@ def test_bad_data_is_named(change: dict, message: str) -> None:
     }
     with pytest.raises(ValueError, match=message):
         check_dataset(SimpleNamespace(**{**good, **change}))
+
+
+def test_cpu_features_reads_the_flags_line(tmp_path: Path) -> None:
+    from mnistedge.train.environment import cpu_features
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma amx_bf16 avx512f\n")
+    got = cpu_features(str(info))
+    assert got is not None and got["avx2"] and got["amx_bf16"] and got["avx512f"]
+    assert not got["avx512_bf16"] and not got["avx_vnni"]
+    assert cpu_features(str(tmp_path / "missing")) is None
