@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mnistedge.core.deps import require
 from mnistedge.core.env import library_versions
 from mnistedge.core.io import atomic_path, atomic_write_bytes
@@ -57,21 +55,10 @@ def _write_onnx(model: Any, path: Path, quantization: Quantization, calibration:
                 *, keep: KeepFloat, opset: int, int8_artifact: Path) -> Written:  # fmt: skip
     from onnxruntime import quantization as ortq
 
-    from mnistedge.export.debug.engines import RUN_BATCH
     from mnistedge.export.debug.onnx_engine import onnx_prepared, same_nodes
-    from mnistedge.export.onnx import int8_settings, read_io
+    from mnistedge.export.onnx import int8_settings, quantize_static_onnx, read_io
 
     assert calibration is not None, "int8 needs calibration (checked before conversion)"
-    methods = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
-
-    class Reader(ortq.CalibrationDataReader):
-        def __init__(self, images: np.ndarray) -> None:
-            self._batches = iter(images[i : i + RUN_BATCH] for i in range(0, len(images), RUN_BATCH))
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            batch = next(self._batches, None)
-            return None if batch is None else {"pixels": batch}
-
     onnx = require("onnx", "export")
     with atomic_path(path) as tmp, tempfile.TemporaryDirectory(prefix="mnistedge-mixed-") as work:
         prepared = onnx_prepared(model, opset, Path(work))
@@ -84,13 +71,9 @@ def _write_onnx(model: Any, path: Path, quantization: Quantization, calibration:
                 "re-export the int8 ONNX artifact and run quant-debug again."
             )
         excluded = [rebuilt[name].name for name in keep.nodes]
-        ortq.quantize_static(
-            str(prepared),
-            str(tmp),
-            Reader(calibration.images),
-            calibrate_method=getattr(ortq.CalibrationMethod, methods[calibration.config.method]),
-            nodes_to_exclude=excluded,
-            **int8_settings(ortq),
+        # The int8 export's own quantizer: calibrated exactly as model_int8.onnx was.
+        quantize_static_onnx(
+            prepared, Path(tmp), calibration.images, calibration.config.method, nodes_to_exclude=excluded
         )
     inp, out = read_io(path)
     settings = {k: getattr(v, "name", v) for k, v in int8_settings(ortq).items()}
