@@ -172,11 +172,13 @@ _CNN_RECIPE = Preset(
 )
 
 # The default's: 6 epochs at batch 256 (fewer, larger steps keep 2 cores busy), a higher peak,
-# label smoothing. Measured against cnn-v1 by benchmarks/train_recipes.py (README "Training").
+# light label smoothing. Measured against cnn-v1 by benchmarks/train_recipes.py (README "Training
+# time"): 0.1 reached the same test accuracy but read more odd digits wrong (the OOD check).
 _FAST_RECIPE = replace(
-    _CNN_RECIPE, epochs=6, batch_size=256, learning_rate=0.2, loss="categorical", label_smoothing=0.1
+    _CNN_RECIPE, epochs=6, batch_size=256, learning_rate=0.2, loss="categorical", label_smoothing=0.05
 )
 # tiny: cnn-v1's recipe for twice the epochs; a small net gains more from seeing more augmented digits.
+# No label smoothing: 0.1 cost it ~4 of the 750 OOD digits a seed for +0.016 pp on the test set.
 _TINY_RECIPE = replace(_CNN_RECIPE, epochs=20)
 
 
