@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from mnistedge.core.env import CPU_FLAGS, parse_cpuinfo
 from mnistedge.core.io import sha256_bytes
 
 __all__ = ["cpu_features", "data_record", "device_record", "load_average"]
@@ -19,6 +20,7 @@ __all__ = ["cpu_features", "data_record", "device_record", "load_average"]
 # 2.6-3.1 s under Keras' mixed_bfloat16 policy against 0.35-0.48 s in float32 (2026-12-01).
 # train.json records the flags so a run on a bf16/AMX CPU says so.
 _PRECISION_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "avx_vnni", "avx512_vnni")
+assert set(_PRECISION_FLAGS) <= set(CPU_FLAGS)
 
 
 def load_average() -> list[float] | None:
@@ -44,9 +46,8 @@ def cpu_features(cpuinfo: str = "/proc/cpuinfo") -> dict[str, bool] | None:
             text = f.read()
     except OSError:
         return None
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    flags = set(line.partition(":")[2].split())
-    return {flag: flag in flags for flag in _PRECISION_FLAGS}
+    flags = parse_cpuinfo(text)[2]  # the same reading as the env block's cpu_flags
+    return {flag: flags[flag] for flag in _PRECISION_FLAGS}
 
 
 def device_record(tf: Any, load_at_start: list[float] | None = None) -> dict[str, Any]:
