@@ -77,9 +77,18 @@ def _int8(model: Path, out: Path) -> dict[str, Any]:
     }
 
 
+def _import_digit_images() -> Any:
+    """tests/digit_images.py, the project's out-of-distribution digits (put on sys.path once)."""
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import digit_images
+
+    return digit_images
+
+
 def _ood(model: Path, images: list[tuple[Path, int]]) -> dict[str, str]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from digit_images import score
+    score = _import_digit_images().score
 
     return score([model], images)[0]["correct"]
 
@@ -249,9 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ood:
         if not args.int8:
             parser.error("--ood scores the int8 models: add --int8")
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from digit_images import write_extended_set
-
+        write_extended_set = _import_digit_images().write_extended_set
         ood = [pair for seed in (0, 1, 2) for pair in write_extended_set(args.out / f"ood{seed}", seed)]
 
     from mnistedge.core.env import capture_env
