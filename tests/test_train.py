@@ -12,7 +12,7 @@ import pytest
 from mnistedge.core import contract
 from mnistedge.core.env import capture_env
 from mnistedge.core.images import check_dataset
-from mnistedge.train import ARCHS, TrainConfig, train
+from mnistedge.train import ARCHS, Preset, TrainConfig, train
 from mnistedge.train.evaluate import evaluate_probabilities
 from mnistedge.train.pipeline import train_dataset
 
@@ -59,6 +59,12 @@ def test_every_arch_trains_saves_and_reloads(arch: str, tiny_data, tmp_path: Pat
     assert record["preprocessing"] == contract.PREPROCESSING
     assert record["epochs"] == 1 and len(record["history"]["loss"]) == 1
     assert record["batch_size"] == ARCHS[arch].preset.batch_size
+    preset = ARCHS[arch].preset
+    assert record["augmentation"] == (
+        {"max_rotation_deg": preset.max_rotation_deg, "max_scale": 0.1, "max_shift_px": 2.0, "epochs": 1}
+        if preset.augment
+        else None
+    )
     assert record["device"]["type"] in {"CPU", "GPU"}
     assert record["device"]["intra_op_threads"] >= 1 and record["device"]["inter_op_threads"] >= 1
     assert set(record["device"]["load_average"]) == {"start", "end"}
@@ -225,3 +231,32 @@ def test_cpu_features_reads_the_flags_line(tmp_path: Path) -> None:
     assert got is not None and got["avx2"] and got["amx_bf16"] and got["avx512f"]
     assert not got["avx512_bf16"] and not got["avx_vnni"]
     assert cpu_features(str(tmp_path / "missing")) is None
+
+
+def test_the_presets_rotation_range_reaches_the_augmentation() -> None:
+    # One bar image, augmented in epoch 0 with the same seed: only the rotation range differs.
+    # With 0 degrees the bar keeps its direction (scale and shift only); with 45 it turns.
+    x = np.zeros((8, 28, 28), np.uint8)
+    x[:, 4:24, 13:15] = 255  # a vertical stroke
+    y = np.zeros(8, np.uint8)
+
+    def batch(max_rotation_deg: float) -> np.ndarray:
+        ds, _ = train_dataset(x, y, batch_size=8, epochs=1, seed=3, augment_epochs=1, one_hot=False,
+                              max_rotation_deg=max_rotation_deg)  # fmt: skip
+        return next(iter(ds))[0].numpy()[..., 0]
+
+    def column_spread(images: np.ndarray) -> np.ndarray:  # how far the ink strays across columns
+        cols = np.arange(28)[None, :]
+        weight = images.sum(axis=1)
+        mean = (weight * cols).sum(1) / weight.sum(1)
+        return np.sqrt((weight * (cols - mean[:, None]) ** 2).sum(1) / weight.sum(1))
+
+    upright, turned = column_spread(batch(0.0)), column_spread(batch(45.0))
+    assert upright.max() < 1.5 and turned.mean() > 2 * upright.mean()
+
+
+def test_a_preset_rejects_a_rotation_range_past_45_degrees() -> None:
+    with pytest.raises(ValueError, match=r"max_rotation_deg=90\.0: use 0-45 degrees"):
+        Preset(epochs=1, batch_size=8, optimizer="sgd", learning_rate=0.1, loss="sparse",
+               validation_split=0.0, max_rotation_deg=90.0)  # fmt: skip
+    assert ARCHS["cnn"].preset.max_rotation_deg == 15.0 and ARCHS["cnn-v1"].preset.max_rotation_deg == 10.0

@@ -36,11 +36,16 @@ class Preset:
     schedule: str = "constant"  # key of optim.SCHEDULES: "constant" or "one-cycle"
     augment: bool = False  # random rotation/scale/shift in the tf.data pipeline
     clean_final_epochs: int = 0  # last epochs without augmentation (BN statistics of clean digits)
+    max_rotation_deg: float = 10.0  # augmentation turns digits by up to this much either way
     label_smoothing: float = 0.0  # categorical loss only: targets (1 - e) one-hot + e / 10
 
     def __post_init__(self) -> None:
         if self.label_smoothing and self.loss != "categorical":
             raise ValueError("label_smoothing needs the categorical loss (one-hot labels).")
+        if not 0.0 <= self.max_rotation_deg <= 45.0:
+            raise ValueError(
+                f"max_rotation_deg={self.max_rotation_deg}: use 0-45 degrees (MNIST digits are upright)."
+            )
 
     def augment_epochs(self, epochs: int) -> int:
         """How many of ``epochs`` are augmented (at least one when augmenting at all)."""
@@ -171,11 +176,19 @@ _CNN_RECIPE = Preset(
     clean_final_epochs=1,
 )
 
-# The default's: 6 epochs at batch 256 (fewer, larger steps keep 2 cores busy), a higher peak,
-# light label smoothing. Measured against cnn-v1 by benchmarks/train_recipes.py (README "Training
-# time"): 0.1 reached the same test accuracy but read more odd digits wrong (the OOD check).
+# The default's: 7 epochs at batch 256 (fewer, larger steps keep 2 cores busy), a higher peak,
+# light label smoothing, rotations up to 15 degrees. Measured against cnn-v1 by
+# benchmarks/train_recipes.py (README "Training time"): label smoothing 0.1, or 6 epochs at 10
+# degrees, reached the same test accuracy but read more held-out photographed digits wrong (the
+# OOD check); 15 degrees at 6 epochs cost test accuracy, the 7th epoch wins it back.
 _FAST_RECIPE = replace(
-    _CNN_RECIPE, epochs=6, batch_size=256, learning_rate=0.2, loss="categorical", label_smoothing=0.05
+    _CNN_RECIPE,
+    epochs=7,
+    batch_size=256,
+    learning_rate=0.2,
+    loss="categorical",
+    label_smoothing=0.05,
+    max_rotation_deg=15.0,
 )
 # tiny: cnn-v1's recipe for twice the epochs; a small net gains more from seeing more augmented digits.
 # No label smoothing: 0.1 cost it ~4 of the 750 OOD digits a seed for +0.016 pp on the test set.
@@ -187,8 +200,8 @@ ARCHS: dict[str, Arch] = {
     for a in [
         Arch(
             "cnn",
-            "strided stem, pool, three 48-channel convs at 7x7; one-cycle SGD-Nesterov, 6 epochs (default)",
-            "mnistedge design (issue 16): 2.37 M MACs, trains in ~2 min on 2 CPU cores, fits MCUs",
+            "strided stem, pool, three 48-channel convs at 7x7; one-cycle SGD-Nesterov, 7 epochs (default)",
+            "mnistedge design (issue 16): 2.37 M MACs, trains in ~2.5 min on 2 CPU cores, fits MCUs",
             _FAST_RECIPE,
             Target(">= 99.4 %", "test_accuracy", 0.994),
             _cnn,

@@ -115,6 +115,7 @@ def _fit(cfg: TrainConfig, data: Any, keras: Any, quiet: bool) -> _Fitted:
         seed=cfg.seed,
         augment_epochs=preset.augment_epochs(cfg.epochs),
         one_hot=one_hot,
+        max_rotation_deg=preset.max_rotation_deg,
     )
     val_ds = eval_dataset(x_val, y_val, batch_size=1000, one_hot=one_hot) if len(x_val) else None
     model = build_model(cfg.arch)
@@ -170,7 +171,13 @@ def _result(
         label_smoothing=float(preset.label_smoothing),
         validation_split=float(cfg.validation_split),
         augmentation=(
-            {**AUGMENTATION, "epochs": preset.augment_epochs(cfg.epochs)} if preset.augment else None
+            {
+                **AUGMENTATION,
+                "max_rotation_deg": preset.max_rotation_deg,
+                "epochs": preset.augment_epochs(cfg.epochs),
+            }
+            if preset.augment
+            else None
         ),
         test_accuracy=evaluation.accuracy,
         test_loss=evaluation.loss,

@@ -80,6 +80,7 @@ def _range_test(cfg: TrainConfig, data: Any, max_rate: float, quiet: bool) -> tu
         seed=cfg.seed,
         augment_epochs=preset.augment_epochs(epochs),
         one_hot=preset.loss == "categorical",
+        max_rotation_deg=preset.max_rotation_deg,
     )
     model = build_model(cfg.arch)
     model.compile(

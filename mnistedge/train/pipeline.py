@@ -24,7 +24,8 @@ __all__ = [
     "transform_images",
 ]
 
-# Light geometric jitter: MNIST digits are centred by mass, so small moves stay realistic.
+# Light geometric jitter: MNIST digits are centred by mass, so small moves stay realistic. A preset
+# may widen the rotation (Preset.max_rotation_deg); scale and shift are the same for every recipe.
 AUGMENTATION = {"max_rotation_deg": 10.0, "max_scale": 0.1, "max_shift_px": 2.0}
 
 
@@ -62,11 +63,11 @@ def transform_images(tf: Any, images: Any, transforms: Any) -> Any:
     )
 
 
-def _augment(tf: Any, images: Any, seed: Any) -> Any:
+def _augment(tf: Any, images: Any, seed: Any, max_rotation_deg: float) -> Any:
     """Random rotation, scale and shift per image, drawn statelessly from ``seed``."""
     n = tf.shape(images)[0]
     seeds = tf.random.experimental.stateless_split(seed, 3)
-    max_angle = AUGMENTATION["max_rotation_deg"] * math.pi / 180.0
+    max_angle = max_rotation_deg * math.pi / 180.0
     angle = tf.random.stateless_uniform([n], seeds[0], -max_angle, max_angle)
     scale = tf.random.stateless_uniform(
         [n], seeds[1], 1.0 - AUGMENTATION["max_scale"], 1.0 + AUGMENTATION["max_scale"]
@@ -101,12 +102,14 @@ def train_dataset(
     seed: int,
     augment_epochs: int,
     one_hot: bool,
+    max_rotation_deg: float = AUGMENTATION["max_rotation_deg"],
 ) -> tuple[Any, int]:
     """Batches for all ``epochs`` (reshuffled each epoch) and the steps in one epoch.
 
     Args:
         x: uint8 images (N, 28, 28). y: integer labels (N,).
         augment_epochs: how many leading epochs are augmented; later ones see clean images.
+        max_rotation_deg: augmented images turn by up to this many degrees either way.
     Returns:
         (dataset of (float32 (B, 28, 28, 1) raw pixels, labels), steps_per_epoch)
     """
@@ -124,7 +127,7 @@ def train_dataset(
         if augment_epochs > 0:
             xb = tf.cond(
                 epoch < augment_epochs,
-                lambda: _augment(tf, xb, tf.stack([tf.cast(seed, tf.int64), step])),
+                lambda: _augment(tf, xb, tf.stack([tf.cast(seed, tf.int64), step]), max_rotation_deg),
                 lambda: xb,
             )
         return xb, _labels(tf, tf.gather(labels, idx), one_hot)
