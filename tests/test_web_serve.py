@@ -328,8 +328,20 @@ def test_cli_prints_the_url_first_and_warns_off_loopback(bundle, monkeypatch) ->
 def test_cli_in_a_real_process_serves_until_interrupted(bundle) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "mnistedge", "serve", str(bundle), "--port", "0"]
+    # Ctrl+C as a terminal delivers it: a shell without job control starts background jobs (say
+    # `pytest &` in a script) with SIGINT ignored, the child would inherit that, and Python then
+    # installs no KeyboardInterrupt handler. Give the server the default disposition.
+    restore_sigint = (
+        None if sys.platform == "win32" else (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    )
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT_REPO, env=env
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT_REPO,
+        env=env,
+        preexec_fn=restore_sigint,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
