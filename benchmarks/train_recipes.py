@@ -18,7 +18,8 @@ OUT/frontier.png (test accuracy against wall time, one point per run, each recip
 joined). ``--ood`` (with ``--int8``) also scores each run's int8 model on the project's
 out-of-distribution digits (tests/digit_images.py --extended: fonts, pens, other shapes,
 photographed), the same images for every run: 250 per ``--ood-seeds`` seed (0 1 2 unless
-told). Recipes were chosen on seeds 0-2; seeds 3 and up are images no choice has seen.
+told). Label smoothing was chosen on seeds 0-2 and the default's rotation on seeds 3-22
+(README "Training time"); seeds from 23 up are images no choice has seen.
 
 Not a test: the name keeps it out of pytest's collection (``test_*.py``).
 """
