@@ -172,8 +172,8 @@ def _result(
         validation_split=float(cfg.validation_split),
         augmentation=(
             {
-                **AUGMENTATION,
                 "max_rotation_deg": preset.max_rotation_deg,
+                **AUGMENTATION,
                 "epochs": preset.augment_epochs(cfg.epochs),
             }
             if preset.augment
